@@ -15,7 +15,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MAX_INPUT 65536
+#define FUZZ_MAX_INPUT 65536
 #define RANDOM_RUNS 4000
 
 static uint8_t *read_file(const char *path, size_t *n_out)
@@ -23,8 +23,8 @@ static uint8_t *read_file(const char *path, size_t *n_out)
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
-    uint8_t *buf = malloc(MAX_INPUT);
-    size_t n = fread(buf, 1, MAX_INPUT, f);
+    uint8_t *buf = malloc(FUZZ_MAX_INPUT);
+    size_t n = fread(buf, 1, FUZZ_MAX_INPUT, f);
     fclose(f);
     *n_out = n;
     return buf;
@@ -53,7 +53,7 @@ int main(int argc, char **argv)
     char *fake_argv[] = {argv[0], NULL};
     struct ppdb_rng rng;
     ppdb_rng_seed(&rng, check_seed(1, fake_argv, 1));
-    uint8_t *buf = malloc(MAX_INPUT);
+    uint8_t *buf = malloc(FUZZ_MAX_INPUT);
     for (int i = 0; i < RANDOM_RUNS; i++) {
         size_t n = ppdb_rng_below(&rng, 2048);
         if (nseeds && (i & 1)) {
