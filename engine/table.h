@@ -143,9 +143,10 @@ static inline int ppdb_ikey_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
     return memcmp(a + alen - PPDB_IKEY_TRAILER, b + blen - PPDB_IKEY_TRAILER, PPDB_IKEY_TRAILER);
 }
 
-/* The smallest internal key with user key ukey (sorts before every entry of
- * that user key): the trailer of version MAX, seq MAX, type MAX is all
- * zero bytes. out has room for ulen + 16. */
+/* A seek key that sorts before every entry of user key ukey: ukey followed
+ * by 16 zero bytes (no valid trailer is smaller: even version MAX, seq MAX
+ * has a non-zero inverted type byte). Decoding it fails; it is for seeks
+ * and index separators only. out has room for ulen + 16. */
 static inline size_t ppdb_ikey_seek_key(uint8_t *out, const void *ukey, size_t ulen)
 {
     if (ulen)
@@ -411,7 +412,15 @@ struct ppdb_table_iter;
 struct ppdb_table_read_options {
     const struct ppdb_logger *logger; /* NULL = ppdb_logger_default() */
     bool fill_cache;                  /* iterators insert blocks they load (true) */
+    /* Block cache key space. 0: a fresh id from the cache; the table's
+     * blocks are erased from the cache on close. Non-zero (e.g. one id per
+     * DB from ppdb_cache_new_id): blocks stay cached after close and are
+     * found again when the same file number is reopened. */
+    uint64_t cache_id;
 };
+
+/* Defaults: default logger, fill_cache = true, cache_id = 0. */
+void ppdb_table_read_options_default(struct ppdb_table_read_options *ro);
 
 /* Reads and validates footer, index, filter and properties, which stay in
  * memory. fs and file are borrowed until ppdb_table_close (the caller closes

@@ -1,0 +1,707 @@
+/*
+ * table_reader.c - opens an SSTable and serves point lookups and iterators.
+ *
+ * Open reads the footer, then the index, filter and properties blocks, and
+ * keeps them in memory: the index is decoded once into a flat array of
+ * (separator key, block handle), so finding a block is a binary search over
+ * memory with no decoding. Data blocks are read through the block cache
+ * keyed by (cache id, file number, block offset); a block's checksum is
+ * verified and its payload decompressed once, when it is loaded.
+ *
+ * Validation: everything read from the file is checked before use. The
+ * footer has a magic number and its own CRC; every block has a CRC over
+ * payload and type; the index must describe contiguous data blocks in
+ * ascending key order that end exactly where the meta blocks start.
+ * Corruption is reported as PPDB_ECORRUPT with one ERROR log line naming
+ * the file number and what was wrong; it never leads to a crash or to
+ * wrong data being returned.
+ *
+ * Invariants: an open table is immutable, so gets and iterators on many
+ * threads need no locks here (the cache locks its shards).
+ */
+#include "table.h"
+
+#define SEEK_KEY_STACK 256u
+
+struct index_entry {
+    uint64_t off;     /* data block offset */
+    uint32_t size;    /* payload size (trailer excluded) */
+    uint32_t key_len; /* separator key, in ppdb_table.index_keys */
+    uint64_t key_off;
+};
+
+struct ppdb_table {
+    struct ppdb_fs *fs;
+    struct ppdb_file *file;
+    uint64_t file_size;
+    uint64_t file_number;
+    struct ppdb_cache *cache;
+    uint64_t cache_id;
+    bool own_cache_id; /* erase our blocks on close */
+    bool fill_cache;
+    const struct ppdb_logger *lg;
+    struct index_entry *idx;
+    uint32_t n_blocks;
+    uint8_t *index_keys;
+    uint64_t data_end; /* end of the last data block */
+    uint8_t *filter_mem;
+    struct ppdb_bloom bloom;
+    bool has_filter;
+    struct ppdb_table_props props;
+};
+
+/* A loaded block: `raw` holds payload + trailer of an uncompressed block;
+ * `heap` holds the decompressed payload of a compressed one. */
+struct loaded_block {
+    struct ppdb_block blk;
+    uint8_t *heap;
+    uint8_t raw[];
+};
+
+/* A block pinned for use: through the cache or owned. */
+struct block_ref {
+    struct loaded_block *lb;
+    struct ppdb_cache_handle *h;
+};
+
+void ppdb_table_read_options_default(struct ppdb_table_read_options *ro)
+{
+    memset(ro, 0, sizeof(*ro));
+    ro->fill_cache = true;
+}
+
+static int corrupt(const struct ppdb_table *t, const char *what, uint64_t off)
+{
+    PPDB_LOG(t->lg, PPDB_LOG_ERROR, "sst", "corrupt table",
+             "file=%llu what=\"%s\" offset=%llu size=%llu", (unsigned long long)t->file_number,
+             what, (unsigned long long)off, (unsigned long long)t->file_size);
+    return PPDB_ECORRUPT;
+}
+
+static void free_loaded(struct loaded_block *lb)
+{
+    if (lb) {
+        ppdb_free(lb->heap);
+        ppdb_free(lb);
+    }
+}
+
+static void free_loaded_cb(void *value, size_t charge)
+{
+    free_loaded(value);
+}
+
+/* Reads, verifies and decompresses the block at h into a new loaded_block. */
+static int load_block(const struct ppdb_table *t, const struct ppdb_block_handle *h,
+                      const char *what, bool kv, struct loaded_block **out)
+{
+    if (h->size > PPDB_SST_MAX_BLOCK || h->offset > t->file_size ||
+        h->size + PPDB_SST_BLOCK_TRAILER > t->file_size - h->offset)
+        return corrupt(t, what, h->offset);
+    size_t n = (size_t)h->size;
+    struct loaded_block *lb = ppdb_malloc(sizeof(*lb) + n + PPDB_SST_BLOCK_TRAILER);
+    if (!lb)
+        return PPDB_ENOMEM;
+    lb->heap = NULL;
+    size_t got = 0;
+    int rc =
+        t->fs->ops->pread(t->fs, t->file, lb->raw, n + PPDB_SST_BLOCK_TRAILER, h->offset, &got);
+    if (rc == 0 && got != n + PPDB_SST_BLOCK_TRAILER)
+        rc = corrupt(t, "short read", h->offset);
+    uint8_t type = lb->raw[n];
+    if (rc == 0) {
+        uint32_t crc = ppdb_crc32c(lb->raw, n + 1);
+        if (ppdb_crc32c_unmask(ppdb_load_u32le(lb->raw + n + 1)) != crc)
+            rc = corrupt(t, "block checksum mismatch", h->offset);
+    }
+    const uint8_t *data = lb->raw;
+    size_t size = n;
+    if (rc == 0 && type != PPDB_COMPRESS_NONE) {
+        rc = ppdb_decompress(type, lb->raw, n, &lb->heap, &size);
+        if (rc == PPDB_ECORRUPT)
+            rc = corrupt(t, "bad compressed block", h->offset);
+        data = lb->heap;
+    }
+    if (rc == 0 && kv && ppdb_block_parse(&lb->blk, data, size) != 0)
+        rc = corrupt(t, what, h->offset);
+    if (rc == 0 && !kv) { /* filter and properties: raw payloads */
+        lb->blk.data = data;
+        lb->blk.size = (uint32_t)size;
+        lb->blk.restarts_off = 0;
+        lb->blk.n_restarts = 0;
+    }
+    if (rc) {
+        free_loaded(lb);
+        return rc;
+    }
+    if (type != PPDB_COMPRESS_NONE) { /* drop the compressed copy */
+        struct loaded_block *small = ppdb_realloc(lb, sizeof(*lb));
+        if (small)
+            lb = small;
+    }
+    *out = lb;
+    return 0;
+}
+
+/* Pins data block i, through the cache when there is one. */
+static int read_data_block(struct ppdb_table *t, uint32_t i, bool fill, struct block_ref *ref)
+{
+    const struct index_entry *e = &t->idx[i];
+    struct ppdb_cache_key k = {t->cache_id, t->file_number, e->off};
+    ref->h = NULL;
+    if (t->cache && (ref->h = ppdb_cache_lookup(t->cache, &k)) != NULL) {
+        ref->lb = ppdb_cache_value(ref->h);
+        return 0;
+    }
+    struct ppdb_block_handle h = {e->off, e->size};
+    int rc = load_block(t, &h, "data block", true, &ref->lb);
+    if (rc)
+        return rc;
+    if (t->cache && fill) {
+        size_t charge = sizeof(*ref->lb) + ref->lb->blk.size;
+        rc = ppdb_cache_insert(t->cache, &k, ref->lb, charge, free_loaded_cb, &ref->h);
+        if (rc) {
+            ref->lb = NULL;
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void release_block(struct ppdb_table *t, struct block_ref *ref)
+{
+    if (ref->h)
+        ppdb_cache_release(t->cache, ref->h);
+    else
+        free_loaded(ref->lb);
+    ref->h = NULL;
+    ref->lb = NULL;
+}
+
+/* ------------------------------------------------------------------- open */
+
+static void read_handle(const uint8_t *p, struct ppdb_block_handle *h)
+{
+    h->offset = ppdb_load_u64le(p);
+    h->size = ppdb_load_u64le(p + 8);
+}
+
+/* hs: index, filter, properties. */
+static int read_footer(struct ppdb_table *t, struct ppdb_block_handle hs[3])
+{
+    uint8_t f[PPDB_SST_FOOTER_SIZE];
+    size_t got = 0;
+    if (t->file_size < PPDB_SST_FOOTER_SIZE)
+        return corrupt(t, "file shorter than the footer", 0);
+    uint64_t off = t->file_size - PPDB_SST_FOOTER_SIZE;
+    int rc = t->fs->ops->pread(t->fs, t->file, f, sizeof(f), off, &got);
+    if (rc)
+        return rc;
+    if (got != sizeof(f))
+        return corrupt(t, "short footer read", off);
+    if (ppdb_load_u64le(f + 56) != PPDB_SST_MAGIC)
+        return corrupt(t, "bad magic number", off);
+    uint32_t crc = ppdb_crc32c(f, PPDB_SST_FOOTER_CRC_SPAN);
+    if (ppdb_crc32c_unmask(ppdb_load_u32le(f + 52)) != crc)
+        return corrupt(t, "footer checksum mismatch", off);
+    uint32_t version = ppdb_load_u32le(f + 48);
+    if (version != PPDB_SST_FORMAT_VERSION) {
+        PPDB_LOG(t->lg, PPDB_LOG_ERROR, "sst", "unsupported table format", "file=%llu version=%u",
+                 (unsigned long long)t->file_number, version);
+        return PPDB_EVERSION;
+    }
+    for (int i = 0; i < 3; i++)
+        read_handle(f + 16 * i, &hs[i]);
+    return 0;
+}
+
+/* Decodes one index entry's value (varint offset, varint size). */
+static bool decode_handle(const uint8_t *p, size_t n, struct ppdb_block_handle *h)
+{
+    struct ppdb_rd rd;
+    ppdb_rd_init(&rd, p, n);
+    return ppdb_rd_varint(&rd, &h->offset) == 0 && ppdb_rd_varint(&rd, &h->size) == 0 &&
+           ppdb_rd_left(&rd) == 0 && h->size <= PPDB_SST_MAX_BLOCK;
+}
+
+static int grow_index(struct ppdb_table *t, uint32_t *cap)
+{
+    uint32_t nc = *cap ? *cap * 2 : 256;
+    struct index_entry *x = ppdb_realloc(t->idx, (size_t)nc * sizeof(*x));
+    if (!x)
+        return PPDB_ENOMEM;
+    t->idx = x;
+    *cap = nc;
+    return 0;
+}
+
+/* Walks the index block into t->idx and t->index_keys; the blocks must be
+ * contiguous from offset 0 and the keys strictly ascending. */
+static int decode_index(struct ppdb_table *t, const struct ppdb_block *blk)
+{
+    struct ppdb_block_iter it;
+    struct ppdb_buf keys;
+    uint32_t cap = 0;
+    uint64_t expect = 0;
+    int rc = 0;
+    ppdb_buf_init(&keys);
+    ppdb_block_iter_init(&it, blk);
+    for (ppdb_block_iter_seek_first(&it); ppdb_block_iter_valid(&it); ppdb_block_iter_next(&it)) {
+        struct ppdb_block_handle h;
+        if (!decode_handle(it.value, it.vlen, &h) || h.offset != expect) {
+            rc = corrupt(t, "bad index entry", expect);
+            break;
+        }
+        if (t->n_blocks > 0) {
+            const struct index_entry *p = &t->idx[t->n_blocks - 1];
+            if (ppdb_ikey_cmp(keys.data + p->key_off, p->key_len, it.key.data, it.key.len) >= 0) {
+                rc = corrupt(t, "index keys out of order", h.offset);
+                break;
+            }
+        }
+        if (t->n_blocks == cap && (rc = grow_index(t, &cap)) != 0)
+            break;
+        struct index_entry *e = &t->idx[t->n_blocks++];
+        e->off = h.offset;
+        e->size = (uint32_t)h.size;
+        e->key_off = keys.len;
+        e->key_len = (uint32_t)it.key.len;
+        if ((rc = ppdb_buf_append(&keys, it.key.data, it.key.len)) != 0)
+            break;
+        expect = h.offset + h.size + PPDB_SST_BLOCK_TRAILER;
+    }
+    if (rc == 0 && it.status)
+        rc = corrupt(t, "malformed index block", 0);
+    ppdb_block_iter_deinit(&it);
+    size_t n;
+    t->index_keys = ppdb_buf_steal(&keys, &n);
+    t->data_end = expect;
+    return rc;
+}
+
+static int parse_props(struct ppdb_table *t, const struct ppdb_block *blk)
+{
+    struct ppdb_table_props *p = &t->props;
+    uint64_t *f[] = {&p->entries,       &p->deletions,       &p->data_blocks, &p->data_bytes,
+                     &p->raw_key_bytes, &p->raw_value_bytes, &p->min_version, &p->max_version,
+                     &p->min_seq,       &p->max_seq};
+    struct ppdb_rd rd;
+    uint8_t version;
+    uint64_t comp, len;
+    const uint8_t *b;
+    ppdb_rd_init(&rd, blk->data, blk->size);
+    if (ppdb_rd_u8(&rd, &version) != 0 || version != PPDB_SST_PROPS_VERSION)
+        return corrupt(t, "bad properties version", 0);
+    for (size_t i = 0; i < PPDB_ARRAY_LEN(f); i++)
+        if (ppdb_rd_varint(&rd, f[i]) != 0)
+            return corrupt(t, "bad properties", 0);
+    if (ppdb_rd_varint(&rd, &comp) != 0 || comp > PPDB_COMPRESS_ZSTD)
+        return corrupt(t, "bad properties", 0);
+    p->compression = (uint32_t)comp;
+    struct ppdb_buf *keys[2] = {&p->smallest, &p->largest};
+    for (int i = 0; i < 2; i++) {
+        if (ppdb_rd_varint(&rd, &len) != 0 || ppdb_rd_bytes(&rd, (size_t)len, &b) != 0 ||
+            (len != 0 && len < PPDB_IKEY_TRAILER))
+            return corrupt(t, "bad properties key", 0);
+        int rc = ppdb_buf_append(keys[i], b, (size_t)len);
+        if (rc)
+            return rc;
+    }
+    if (ppdb_rd_left(&rd) != 0 || (p->entries == 0) != (t->n_blocks == 0) ||
+        p->data_blocks != t->n_blocks)
+        return corrupt(t, "properties disagree with the index", 0);
+    p->file_size = t->file_size;
+    return 0;
+}
+
+/* Loads a raw meta block (filter, properties; never cached) into *lb. */
+static int load_meta(struct ppdb_table *t, const struct ppdb_block_handle *h, const char *what,
+                     struct loaded_block **lb)
+{
+    if (h->offset < t->data_end || h->offset > t->file_size - PPDB_SST_FOOTER_SIZE)
+        return corrupt(t, what, h->offset);
+    return load_block(t, h, what, false, lb);
+}
+
+static int open_meta(struct ppdb_table *t, const struct ppdb_block_handle hs[3])
+{
+    struct loaded_block *lb = NULL;
+    /* The index first: it fixes data_end, which the others must follow. */
+    int rc = load_block(t, &hs[0], "index block", true, &lb);
+    if (rc == 0)
+        rc = decode_index(t, &lb->blk);
+    if (rc == 0 && hs[0].offset < t->data_end)
+        rc = corrupt(t, "index overlaps data blocks", hs[0].offset);
+    free_loaded(lb);
+    lb = NULL;
+    if (rc == 0 && hs[1].size) {
+        rc = load_meta(t, &hs[1], "filter block", &lb);
+        if (rc == 0 && ppdb_bloom_parse(&t->bloom, lb->blk.data, lb->blk.size) != 0)
+            rc = corrupt(t, "malformed filter", hs[1].offset);
+        if (rc == 0) {
+            t->filter_mem = (uint8_t *)lb; /* bloom.lines points into lb */
+            t->has_filter = true;
+            lb = NULL;
+        }
+    } else if (rc == 0 && hs[1].offset != 0) {
+        rc = corrupt(t, "bad filter handle", hs[1].offset);
+    }
+    free_loaded(lb);
+    lb = NULL;
+    if (rc == 0)
+        rc = load_meta(t, &hs[2], "properties block", &lb);
+    if (rc == 0)
+        rc = parse_props(t, &lb->blk);
+    free_loaded(lb);
+    return rc;
+}
+
+int ppdb_table_open(struct ppdb_fs *fs, struct ppdb_file *file, uint64_t file_size,
+                    struct ppdb_cache *cache, uint64_t file_number,
+                    const struct ppdb_table_read_options *ro, struct ppdb_table **t_out)
+{
+    struct ppdb_table_read_options dro;
+    if (!ro) {
+        ppdb_table_read_options_default(&dro);
+        ro = &dro;
+    }
+    struct ppdb_table *t = ppdb_calloc(1, sizeof(*t));
+    if (!t)
+        return PPDB_ENOMEM;
+    t->fs = fs;
+    t->file = file;
+    t->file_size = file_size;
+    t->file_number = file_number;
+    t->cache = cache;
+    t->fill_cache = ro->fill_cache;
+    t->lg = ro->logger ? ro->logger : ppdb_logger_default();
+    ppdb_table_props_init(&t->props);
+    if (cache) {
+        t->own_cache_id = ro->cache_id == 0;
+        t->cache_id = ro->cache_id ? ro->cache_id : ppdb_cache_new_id(cache);
+    }
+    struct ppdb_block_handle hs[3];
+    int rc = read_footer(t, hs);
+    if (rc == 0)
+        rc = open_meta(t, hs);
+    if (rc) {
+        ppdb_table_close(t);
+        return rc;
+    }
+    *t_out = t;
+    return 0;
+}
+
+void ppdb_table_close(struct ppdb_table *t)
+{
+    if (!t)
+        return;
+    if (t->cache && t->own_cache_id) {
+        for (uint32_t i = 0; i < t->n_blocks; i++) {
+            struct ppdb_cache_key k = {t->cache_id, t->file_number, t->idx[i].off};
+            ppdb_cache_erase(t->cache, &k);
+        }
+    }
+    free_loaded((struct loaded_block *)t->filter_mem);
+    ppdb_free(t->idx);
+    ppdb_free(t->index_keys);
+    ppdb_table_props_deinit(&t->props);
+    ppdb_free(t);
+}
+
+const struct ppdb_table_props *ppdb_table_props(const struct ppdb_table *t)
+{
+    return &t->props;
+}
+
+/* ------------------------------------------------------------------ reads */
+
+/* First block whose separator key >= ikey, or n_blocks. */
+static uint32_t find_block(const struct ppdb_table *t, const uint8_t *ikey, size_t klen)
+{
+    uint32_t lo = 0, hi = t->n_blocks;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const struct index_entry *e = &t->idx[mid];
+        if (ppdb_ikey_cmp(t->index_keys + e->key_off, e->key_len, ikey, klen) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+bool ppdb_table_may_contain(const struct ppdb_table *t, const void *ukey, size_t ulen)
+{
+    return !t->has_filter || ppdb_bloom_may_contain(&t->bloom, ukey, ulen);
+}
+
+uint64_t ppdb_table_approx_offset(const struct ppdb_table *t, const uint8_t *ikey, size_t klen)
+{
+    PPDB_ASSERT(klen >= PPDB_IKEY_TRAILER);
+    uint32_t i = find_block(t, ikey, klen);
+    return i < t->n_blocks ? t->idx[i].off : t->data_end;
+}
+
+/* Feeds the entries of ukey in block `bi` from the iterator's position to
+ * cb. Returns 1 when done (cb stopped or a different user key follows),
+ * 0 when the block ended (the next block may continue), <0 on error. */
+static int scan_block(struct ppdb_block_iter *bit, const uint8_t *ukey, size_t ulen,
+                      ppdb_table_get_cb cb, void *arg, bool *found)
+{
+    for (; ppdb_block_iter_valid(bit); ppdb_block_iter_next(bit)) {
+        struct ppdb_ikey k;
+        if (ppdb_ikey_decode(bit->key.data, bit->key.len, &k) != 0)
+            return PPDB_ECORRUPT;
+        if (k.ulen != ulen || (ulen && memcmp(k.ukey, ukey, ulen) != 0))
+            return 1;
+        *found = true;
+        if (cb(arg, &k, bit->value, bit->vlen))
+            return 1;
+    }
+    return bit->status ? bit->status : 0;
+}
+
+static int get_from(struct ppdb_table *t, uint32_t bi, const uint8_t *seek, size_t slen,
+                    ppdb_table_get_cb cb, void *arg, bool *found)
+{
+    struct ppdb_block_iter bit;
+    int rc = 0;
+    ppdb_buf_init(&bit.key);
+    for (bool first = true; bi < t->n_blocks && rc == 0; bi++, first = false) {
+        struct block_ref ref;
+        if ((rc = read_data_block(t, bi, true, &ref)) != 0)
+            break;
+        struct ppdb_buf key = bit.key;
+        ppdb_block_iter_init(&bit, &ref.lb->blk);
+        bit.key = key;
+        if (first)
+            ppdb_block_iter_seek(&bit, seek, slen);
+        else
+            ppdb_block_iter_seek_first(&bit);
+        rc = scan_block(&bit, seek, slen - PPDB_IKEY_TRAILER, cb, arg, found);
+        release_block(t, &ref);
+        if (rc == PPDB_ECORRUPT)
+            rc = corrupt(t, "malformed data block", t->idx[bi].off);
+    }
+    ppdb_block_iter_deinit(&bit);
+    return rc < 0 ? rc : 0;
+}
+
+int ppdb_table_get(struct ppdb_table *t, const void *ukey, size_t ulen, ppdb_table_get_cb cb,
+                   void *arg)
+{
+    if (t->has_filter && !ppdb_bloom_may_contain(&t->bloom, ukey, ulen))
+        return PPDB_ENOTFOUND;
+    uint8_t stack[SEEK_KEY_STACK];
+    uint8_t *seek = stack;
+    if (ulen + PPDB_IKEY_TRAILER > sizeof(stack) &&
+        (seek = ppdb_malloc(ulen + PPDB_IKEY_TRAILER)) == NULL)
+        return PPDB_ENOMEM;
+    size_t slen = ppdb_ikey_seek_key(seek, ukey, ulen);
+    bool found = false;
+    int rc = get_from(t, find_block(t, seek, slen), seek, slen, cb, arg, &found);
+    if (seek != stack)
+        ppdb_free(seek);
+    if (rc)
+        return rc;
+    return found ? 0 : PPDB_ENOTFOUND;
+}
+
+struct first_ctx {
+    struct ppdb_ikey *key;
+    struct ppdb_buf *value;
+    int rc;
+};
+
+static bool first_cb(void *arg, const struct ppdb_ikey *k, const uint8_t *value, size_t vlen)
+{
+    struct first_ctx *c = arg;
+    *c->key = *k;
+    c->key->ukey = NULL;
+    ppdb_buf_reset(c->value);
+    c->rc = ppdb_buf_append(c->value, value, vlen);
+    return true;
+}
+
+int ppdb_table_get_first(struct ppdb_table *t, const void *ukey, size_t ulen,
+                         struct ppdb_ikey *key_out, struct ppdb_buf *value_out)
+{
+    struct first_ctx c = {key_out, value_out, 0};
+    int rc = ppdb_table_get(t, ukey, ulen, first_cb, &c);
+    return rc ? rc : c.rc;
+}
+
+/* --------------------------------------------------------------- iterator */
+
+struct ppdb_table_iter {
+    struct ppdb_table *t;
+    uint32_t bi; /* block of bit; n_blocks when none is loaded */
+    struct block_ref ref;
+    struct ppdb_block_iter bit;
+    struct ppdb_block empty; /* bit's block while none is loaded */
+    int status;
+};
+
+int ppdb_table_iter_new(struct ppdb_table *t, struct ppdb_table_iter **it_out)
+{
+    struct ppdb_table_iter *it = ppdb_calloc(1, sizeof(*it));
+    if (!it)
+        return PPDB_ENOMEM;
+    it->t = t;
+    it->bi = t->n_blocks;
+    ppdb_block_iter_init(&it->bit, &it->empty);
+    *it_out = it;
+    return 0;
+}
+
+static void drop_block(struct ppdb_table_iter *it)
+{
+    if (it->ref.lb)
+        release_block(it->t, &it->ref);
+    it->bi = it->t->n_blocks;
+    it->bit.blk = &it->empty;
+    it->bit.cur = it->bit.next_off = 0;
+}
+
+void ppdb_table_iter_free(struct ppdb_table_iter *it)
+{
+    if (!it)
+        return;
+    drop_block(it);
+    ppdb_block_iter_deinit(&it->bit);
+    ppdb_free(it);
+}
+
+static void fail(struct ppdb_table_iter *it, int rc)
+{
+    drop_block(it);
+    it->status = rc;
+}
+
+/* Loads block bi under the block iterator (keeping its key buffer). */
+static bool enter_block(struct ppdb_table_iter *it, uint32_t bi)
+{
+    drop_block(it);
+    int rc = read_data_block(it->t, bi, it->t->fill_cache, &it->ref);
+    if (rc) {
+        fail(it, rc);
+        return false;
+    }
+    struct ppdb_buf key = it->bit.key;
+    ppdb_block_iter_init(&it->bit, &it->ref.lb->blk);
+    it->bit.key = key;
+    it->bi = bi;
+    return true;
+}
+
+/* After a block move: reports a block iterator error. */
+static bool check_block(struct ppdb_table_iter *it)
+{
+    if (it->bit.status == 0)
+        return true;
+    fail(it, corrupt(it->t, "malformed data block", it->t->idx[it->bi].off));
+    return false;
+}
+
+static void skip_forward(struct ppdb_table_iter *it)
+{
+    while (!ppdb_block_iter_valid(&it->bit) && it->status == 0) {
+        uint32_t next = it->bi + 1;
+        if (!check_block(it) || next >= it->t->n_blocks) {
+            drop_block(it);
+            return;
+        }
+        if (!enter_block(it, next))
+            return;
+        ppdb_block_iter_seek_first(&it->bit);
+    }
+    check_block(it);
+}
+
+static void skip_backward(struct ppdb_table_iter *it)
+{
+    while (!ppdb_block_iter_valid(&it->bit) && it->status == 0) {
+        if (!check_block(it) || it->bi == 0 || it->bi >= it->t->n_blocks) {
+            drop_block(it);
+            return;
+        }
+        if (!enter_block(it, it->bi - 1))
+            return;
+        ppdb_block_iter_seek_last(&it->bit);
+    }
+    check_block(it);
+}
+
+void ppdb_table_iter_seek_first(struct ppdb_table_iter *it)
+{
+    it->status = 0;
+    drop_block(it);
+    if (it->t->n_blocks == 0 || !enter_block(it, 0))
+        return;
+    ppdb_block_iter_seek_first(&it->bit);
+    skip_forward(it);
+}
+
+void ppdb_table_iter_seek_last(struct ppdb_table_iter *it)
+{
+    it->status = 0;
+    drop_block(it);
+    if (it->t->n_blocks == 0 || !enter_block(it, it->t->n_blocks - 1))
+        return;
+    ppdb_block_iter_seek_last(&it->bit);
+    skip_backward(it);
+}
+
+void ppdb_table_iter_seek(struct ppdb_table_iter *it, const uint8_t *ikey, size_t klen)
+{
+    PPDB_ASSERT(klen >= PPDB_IKEY_TRAILER);
+    it->status = 0;
+    uint32_t bi = find_block(it->t, ikey, klen);
+    if (bi >= it->t->n_blocks) {
+        drop_block(it);
+        return;
+    }
+    if (bi != it->bi && !enter_block(it, bi))
+        return;
+    ppdb_block_iter_seek(&it->bit, ikey, klen);
+    skip_forward(it);
+}
+
+void ppdb_table_iter_next(struct ppdb_table_iter *it)
+{
+    PPDB_ASSERT(ppdb_table_iter_valid(it));
+    ppdb_block_iter_next(&it->bit);
+    skip_forward(it);
+}
+
+void ppdb_table_iter_prev(struct ppdb_table_iter *it)
+{
+    PPDB_ASSERT(ppdb_table_iter_valid(it));
+    ppdb_block_iter_prev(&it->bit);
+    skip_backward(it);
+}
+
+bool ppdb_table_iter_valid(const struct ppdb_table_iter *it)
+{
+    return it->status == 0 && it->bi < it->t->n_blocks && ppdb_block_iter_valid(&it->bit);
+}
+
+const uint8_t *ppdb_table_iter_key(const struct ppdb_table_iter *it, size_t *len_out)
+{
+    PPDB_ASSERT(ppdb_table_iter_valid(it));
+    *len_out = it->bit.key.len;
+    return it->bit.key.data;
+}
+
+const uint8_t *ppdb_table_iter_value(const struct ppdb_table_iter *it, size_t *len_out)
+{
+    PPDB_ASSERT(ppdb_table_iter_valid(it));
+    *len_out = it->bit.vlen;
+    return it->bit.value;
+}
+
+int ppdb_table_iter_status(const struct ppdb_table_iter *it)
+{
+    return it->status;
+}
