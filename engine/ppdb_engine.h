@@ -1,0 +1,179 @@
+/*
+ * ppdb_engine.h - PPDB's local storage engine: an LSM tree in the manner of
+ * LevelDB (write-ahead log with group commit, skiplist memtable, immutable
+ * memtable flushed to sorted tables in the background).
+ *
+ * This is the engine's only public header; it is installed with the library.
+ * Everything it touches on disk goes through a struct ppdb_fs (ppdb_fs.h), so
+ * the same code runs on the POSIX file system and on the in-memory,
+ * fault-injecting one used by tests and the simulator.
+ *
+ * Versions. Every entry may carry a 64-bit version (PPDB uses a hybrid
+ * logical clock). A read returns the entry with the HIGHEST version, not the
+ * latest arrival, so a replica can apply writes in any order without reading
+ * first; deletes are versioned tombstones and lose to higher versions too.
+ * Among entries with equal versions the later write wins. Plain unversioned
+ * use is version 0 for every write: the latest write wins, as in LevelDB.
+ *
+ * Threads. A struct ppdb_db may be used from any number of threads at once.
+ * Writes queue behind one leader that writes the whole group to the log and
+ * syncs once for all of them (group commit). Reads do not block writes.
+ * Calls may block on file I/O and on write stalls (when the memtable is full
+ * and the previous one is still being flushed): do not call them from an
+ * event-loop thread.
+ *
+ * Errors: 0 or a negative PPDB_E* code (ppdb_base.h). PPDB_ENOTFOUND from
+ * get; PPDB_EBUSY when another process or handle holds the directory;
+ * PPDB_ECORRUPT on a checksum mismatch or a malformed file; PPDB_EIO and
+ * PPDB_ENOSPC from the file system. After a failed log write or sync the
+ * database refuses further writes with that error (the log's state is then
+ * unknown); reads keep working. Close and reopen to recover.
+ */
+#ifndef PPDB_ENGINE_H
+#define PPDB_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ppdb_base.h"
+#include "ppdb_fs.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ppdb_db;
+struct ppdb_batch;
+
+/* Block compression of table files. */
+enum ppdb_db_compression {
+    PPDB_DB_COMPRESS_NONE = 0,
+    PPDB_DB_COMPRESS_LZ4 = 1,
+    PPDB_DB_COMPRESS_ZSTD = 2
+};
+
+/* When a write reaches stable storage before the call returns. */
+enum ppdb_sync_policy {
+    PPDB_SYNC_PER_WRITE = 0, /* as struct ppdb_write_options.sync says */
+    PPDB_SYNC_ALWAYS = 1,    /* every write is synced, whatever its options */
+    PPDB_SYNC_NEVER = 2      /* never fsync the log (data can be lost on power loss) */
+};
+
+struct ppdb_db_options {
+    bool create_if_missing;     /* create the directory and an empty database */
+    bool error_if_exists;       /* PPDB_EEXIST if a database is already there */
+    bool paranoid_checks;       /* corruption in the middle of the log fails open
+                                   (PPDB_ECORRUPT) instead of being logged, counted
+                                   and recovery stopping at the last good record */
+    size_t memtable_bytes;      /* a memtable this large is frozen and flushed */
+    size_t block_bytes;         /* uncompressed size of a table data block */
+    size_t block_cache_bytes;   /* bound of the shared block cache (0 = none) */
+    int bloom_bits_per_key;     /* bloom filter bits per key (0 = no filter) */
+    int compression;            /* enum ppdb_db_compression */
+    int sync_policy;            /* enum ppdb_sync_policy */
+    size_t max_batch_bytes;     /* largest single batch accepted (PPDB_ELIMIT) */
+    size_t max_group_bytes;     /* bound of one group commit */
+    uint32_t max_stall_ms;      /* a write that stalls longer fails with PPDB_ETIMEDOUT */
+    struct ppdb_logger *logger; /* borrowed for the db's lifetime; NULL: default */
+};
+
+/* Fills *o with the defaults: create_if_missing, 4 MiB memtable, 4 KiB
+ * blocks, 8 MiB block cache, 10 bloom bits per key, LZ4, per-write sync. */
+void ppdb_db_options_default(struct ppdb_db_options *o);
+
+struct ppdb_write_options {
+    bool sync; /* return only once the write is on stable storage */
+};
+
+struct ppdb_read_options {
+    bool verify_checksums; /* verify table block checksums on this read */
+    bool fill_cache;       /* keep blocks read for this call in the cache */
+};
+
+/* Opens (or creates) the database in directory `dir`. `fs` is borrowed and
+ * must outlive the db; `dir` is copied; `opts` NULL means defaults. On success
+ * *db_out holds a handle freed by ppdb_db_close. Takes the directory's LOCK
+ * file: PPDB_EBUSY if another handle holds it. Replays the write-ahead logs;
+ * a torn last record (a crash during a write) is dropped silently, anything
+ * else that is corrupt is PPDB_ECORRUPT with paranoid_checks, otherwise
+ * logged, counted (stats.recovery_corruptions) and recovery stops there. */
+int ppdb_db_open(struct ppdb_fs *fs, const char *dir, const struct ppdb_db_options *opts,
+                 struct ppdb_db **db_out);
+/* Waits for background work, syncs the log, releases the lock and frees db.
+ * Returns the first error met doing so; db is freed in any case. */
+int ppdb_db_close(struct ppdb_db *db);
+
+/* Writes. key/val are borrowed for the call. wopts NULL: no sync. Keys are
+ * 1..PPDB_DB_MAX_KEY bytes, values up to PPDB_DB_MAX_VALUE. */
+#define PPDB_DB_MAX_KEY   (64u * 1024)
+#define PPDB_DB_MAX_VALUE (64u * 1024 * 1024)
+int ppdb_db_put(struct ppdb_db *db, const struct ppdb_write_options *wopts, const void *key,
+                size_t klen, const void *val, size_t vlen);
+int ppdb_db_put_versioned(struct ppdb_db *db, const struct ppdb_write_options *wopts,
+                          const void *key, size_t klen, const void *val, size_t vlen,
+                          uint64_t version);
+int ppdb_db_delete(struct ppdb_db *db, const struct ppdb_write_options *wopts, const void *key,
+                   size_t klen);
+int ppdb_db_delete_versioned(struct ppdb_db *db, const struct ppdb_write_options *wopts,
+                             const void *key, size_t klen, uint64_t version);
+/* Applies all of batch or none of it (also across a crash). batch stays the
+ * caller's. */
+int ppdb_db_write(struct ppdb_db *db, const struct ppdb_write_options *wopts,
+                  const struct ppdb_batch *batch);
+
+/* Reads the entry with the highest version for key. On 0 the value is
+ * copied into val_out (reset first; caller-owned, ppdb_buf_deinit frees it;
+ * may be NULL) and its version into *version_out (may be NULL). Returns
+ * PPDB_ENOTFOUND when there is no entry or the winner is a tombstone.
+ * ropts NULL: defaults. */
+int ppdb_db_get(struct ppdb_db *db, const struct ppdb_read_options *ropts, const void *key,
+                size_t klen, struct ppdb_buf *val_out, uint64_t *version_out);
+
+/* Freezes the current memtable (if not empty) and waits until it is in a
+ * table file and its log is deleted. */
+int ppdb_db_flush(struct ppdb_db *db);
+
+struct ppdb_db_stats {
+    uint64_t writes;               /* write calls that succeeded (a batch is one) */
+    uint64_t entries;              /* entries written */
+    uint64_t groups;               /* group commits (log records written) */
+    uint64_t syncs;                /* log fsyncs */
+    uint64_t synced_writes;        /* writes acknowledged by those fsyncs */
+    uint64_t flushes;              /* memtables written to table files */
+    uint64_t stalls;               /* writes that waited for a flush */
+    uint64_t stall_us;             /* time spent in those waits */
+    uint64_t wal_bytes;            /* bytes appended to logs */
+    uint64_t recovery_corruptions; /* corrupt log regions met at open */
+    uint64_t recovered_entries;    /* entries replayed from logs at open */
+    uint64_t last_sequence;        /* sequence number of the newest write */
+    uint64_t memtable_bytes;       /* memory of the mutable memtable */
+    uint32_t l0_files;             /* table files */
+    int bg_error;                  /* sticky write error, 0 if none */
+};
+/* Snapshot of the counters. writes per sync = synced_writes / syncs. */
+void ppdb_db_get_stats(struct ppdb_db *db, struct ppdb_db_stats *out);
+
+/* ---------------------------------------------------------------- batches */
+
+/* A batch of puts and deletes applied atomically by ppdb_db_write. It copies
+ * keys and values in; ppdb_batch_free releases it. Not thread-safe. */
+int ppdb_batch_new(struct ppdb_batch **b_out);
+void ppdb_batch_free(struct ppdb_batch *b);
+void ppdb_batch_clear(struct ppdb_batch *b);
+int ppdb_batch_put(struct ppdb_batch *b, const void *key, size_t klen, const void *val,
+                   size_t vlen);
+int ppdb_batch_put_versioned(struct ppdb_batch *b, const void *key, size_t klen, const void *val,
+                             size_t vlen, uint64_t version);
+int ppdb_batch_delete(struct ppdb_batch *b, const void *key, size_t klen);
+int ppdb_batch_delete_versioned(struct ppdb_batch *b, const void *key, size_t klen,
+                                uint64_t version);
+uint32_t ppdb_batch_count(const struct ppdb_batch *b);
+/* Bytes of the batch's encoding (what it adds to the log). */
+size_t ppdb_batch_bytes(const struct ppdb_batch *b);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PPDB_ENGINE_H */
