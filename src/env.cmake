@@ -1,5 +1,6 @@
 # ppdb_env: addresses, the timer heap, and the libuv implementation of the env seam.
 add_library(ppdb_env STATIC
   ${CMAKE_CURRENT_LIST_DIR}/addr.c
-  ${CMAKE_CURRENT_LIST_DIR}/timer_heap.c)
+  ${CMAKE_CURRENT_LIST_DIR}/timer_heap.c
+  ${CMAKE_CURRENT_LIST_DIR}/env_uv.c)
 target_link_libraries(ppdb_env PUBLIC ppdb_base PkgConfig::LIBUV PkgConfig::SODIUM)
