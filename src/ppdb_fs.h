@@ -14,9 +14,10 @@
  * Paths are '/'-separated strings; the engine builds them from its
  * directory. Every function returns 0 or a negative PPDB_E* code; ENOENT,
  * EEXIST, ENOSPC, EIO and EBUSY are distinguished so the engine can act on
- * them. All operations may be called from any thread concurrently; one
- * ppdb_file may be read (pread) by several threads at once, but appended to
- * by one thread at a time.
+ * them. The wrong kind of file (a directory where a file is meant or the
+ * reverse, a file used as a directory) is PPDB_EINVAL. All operations may
+ * be called from any thread concurrently; one ppdb_file may be read (pread)
+ * by several threads at once, but appended to by one thread at a time.
  */
 #ifndef PPDB_FS_H
 #define PPDB_FS_H
@@ -51,7 +52,9 @@ struct ppdb_fs_ops {
     int (*size)(struct ppdb_fs *fs, struct ppdb_file *f, uint64_t *size_out);
     int (*truncate)(struct ppdb_fs *fs, struct ppdb_file *f, uint64_t size);
     /* Optional (NULL when unsupported): a read-only view of a file that is
-     * no longer appended to, valid until unmap. */
+     * no longer appended to, valid until unmap. An empty file maps to NULL
+     * and 0. PPDB_ELIMIT when too many maps are live: fall back to pread.
+     * (POSIX: mmap; in-memory: a private copy, unaffected by later writes.) */
     int (*map)(struct ppdb_fs *fs, struct ppdb_file *f, const uint8_t **p_out, uint64_t *len_out);
     void (*unmap)(struct ppdb_fs *fs, struct ppdb_file *f, const uint8_t *p, uint64_t len);
 
@@ -62,6 +65,7 @@ struct ppdb_fs_ops {
     int (*link)(struct ppdb_fs *fs, const char *from, const char *to);
     /* PPDB_EEXIST if present. */
     int (*mkdir)(struct ppdb_fs *fs, const char *path);
+    /* PPDB_EEXIST if not empty. */
     int (*rmdir)(struct ppdb_fs *fs, const char *path);
     /* Names (not paths) in dir, excluding "." and "..", sorted bytewise.
      * Free with ppdb_fs_names_free. */
@@ -94,14 +98,16 @@ struct ppdb_fs {
 };
 
 void ppdb_fs_names_free(char **names, size_t count);
-/* Destroys any fs (waits for scheduled tasks to finish first). */
+/* Destroys any fs (waits for scheduled tasks to finish first). Every file,
+ * lock and map must have been released (asserted). */
 static inline void ppdb_fs_destroy(struct ppdb_fs *fs)
 {
     fs->ops->destroy(fs);
 }
 
-/* Read a whole file / write one atomically (tmp file, sync, rename,
- * sync_dir). Helpers over the ops, for small files such as CURRENT. */
+/* Read a whole file (replacing out's contents) / write one atomically
+ * (name.tmp, sync, rename, sync_dir). Helpers over the ops, for small
+ * files such as CURRENT. */
 int ppdb_fs_read_all(struct ppdb_fs *fs, const char *path, struct ppdb_buf *out);
 int ppdb_fs_write_atomic(struct ppdb_fs *fs, const char *dir, const char *name, const void *p,
                          size_t n);
@@ -118,8 +124,9 @@ int ppdb_fs_posix_new(struct ppdb_fs **fs_out);
  * entries were made durable by sync_dir. */
 int ppdb_fs_mem_new(struct ppdb_fs **fs_out);
 
-/* Faults, armed at any time from any thread. Counters count down on each
- * matching operation; 0 = off. */
+/* Faults, armed at any time from any thread; set_faults replaces all of
+ * them. Counters count down on each matching operation (appends of 0 bytes
+ * do not count) and fire once; 0 = off. */
 struct ppdb_fs_mem_faults {
     int64_t fail_append_after;  /* the Nth append from now fails with EIO */
     int64_t fail_sync_after;    /* the Nth sync (file or dir) from now fails with EIO */
@@ -130,7 +137,8 @@ struct ppdb_fs_mem_faults {
 void ppdb_fs_mem_set_faults(struct ppdb_fs *fs, const struct ppdb_fs_mem_faults *f);
 /* Simulated power cut: every file loses what was not synced; entries created,
  * renamed or removed since the last sync_dir of their directory revert. Open
- * handles become invalid (further use returns PPDB_EIO). */
+ * handles become invalid (further use returns PPDB_EIO; close and unlock
+ * still free them) and locks are released. Scheduled tasks are untouched. */
 void ppdb_fs_mem_drop_unsynced(struct ppdb_fs *fs);
 /* Flip bit `bit` (0..7) of byte `off` of a file. */
 int ppdb_fs_mem_flip_bit(struct ppdb_fs *fs, const char *path, uint64_t off, int bit);
