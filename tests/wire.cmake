@@ -1,0 +1,9 @@
+# Wire module: identity, keyring, envelope, replay table, sealed datagrams.
+set(WIRE_UNIT ${CMAKE_CURRENT_LIST_DIR}/unit)
+ppdb_test(test_wire_identity SOURCES ${WIRE_UNIT}/test_wire_identity.c LIBS ppdb_wire
+          LABELS unit)
+ppdb_test(test_wire_keyring SOURCES ${WIRE_UNIT}/test_wire_keyring.c LIBS ppdb_wire LABELS unit)
+ppdb_test(test_wire_envelope SOURCES ${WIRE_UNIT}/test_wire_envelope.c LIBS ppdb_wire
+          LABELS unit)
+ppdb_test(test_wire_replay SOURCES ${WIRE_UNIT}/test_wire_replay.c LIBS ppdb_wire LABELS unit)
+ppdb_test(test_wire_dgram SOURCES ${WIRE_UNIT}/test_wire_dgram.c LIBS ppdb_wire LABELS unit)
