@@ -10,7 +10,7 @@ else()
   set(PPDB_TABLE_TEST_LIBS ppdb_engine_table ppdb_fs)
 endif()
 
-foreach(t block roundtrip bloom cache)
+foreach(t block roundtrip bloom cache corrupt)
   ppdb_test(test_table_${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_table_${t}.c
             LIBS ${PPDB_TABLE_TEST_LIBS} LABELS unit)
   target_include_directories(test_table_${t} PRIVATE ${PROJECT_SOURCE_DIR}/engine)
