@@ -393,6 +393,83 @@ static void t_random_model(uint64_t seed)
     end(&t);
 }
 
+/* ---------------------------------------------------------- out of memory */
+
+static void count_noop(void *arg)
+{
+}
+
+/* Succeeds, or fails with ENOMEM and ends the scenario: the k-th
+ * allocation is the only one that fails, so each k stops at a new point. */
+#define OOM_STEP(call)                                                                             \
+    do {                                                                                           \
+        int oom_rc_ = (call);                                                                      \
+        if (oom_rc_ != 0) {                                                                        \
+            CHECK_EQ(oom_rc_, PPDB_ENOMEM);                                                        \
+            goto out;                                                                              \
+        }                                                                                          \
+    } while (0)
+
+/* A scenario touching every allocating path. */
+static void oom_scenario(struct ppdb_fs *fs)
+{
+    struct ppdb_file *f = NULL, *l = NULL;
+    char **names = NULL;
+    size_t n = 0;
+    const uint8_t *m = NULL;
+    uint64_t len = 0;
+    struct ppdb_buf b;
+    ppdb_buf_init(&b);
+    OOM_STEP(fs->ops->mkdir(fs, "/o"));
+    OOM_STEP(fs->ops->open(fs, "/o/f", PPDB_FS_READ | PPDB_FS_APPEND | PPDB_FS_CREATE, &f));
+    OOM_STEP(fs->ops->append(fs, f, "some bytes", 10));
+    OOM_STEP(fs->ops->map(fs, f, &m, &len));
+    fs->ops->unmap(fs, f, m, len);
+    OOM_STEP(fs->ops->sync_dir(fs, "/o"));
+    OOM_STEP(fs->ops->link(fs, "/o/f", "/o/g"));
+    OOM_STEP(fs->ops->rename(fs, "/o/f", "/o/h"));
+    OOM_STEP(fs->ops->list(fs, "/o", &names, &n));
+    CHECK_EQ(n, 2);
+    OOM_STEP(fs->ops->lock(fs, "/o/LOCK", &l));
+    OOM_STEP(ppdb_fs_write_atomic(fs, "/o", "CURRENT", "x", 1));
+    OOM_STEP(ppdb_fs_read_all(fs, "/o/CURRENT", &b));
+    CHECK_EQ(b.len, 1);
+    OOM_STEP(fs->ops->schedule(fs, count_noop, NULL));
+out:
+    if (f)
+        CHECK_OK(fs->ops->close(fs, f));
+    if (l)
+        CHECK_OK(fs->ops->unlock(fs, l));
+    ppdb_fs_names_free(names, n);
+    ppdb_buf_deinit(&b);
+}
+
+static void t_out_of_memory(void)
+{
+    fprintf(stderr, "  mem/out_of_memory\n");
+    for (int64_t k = 1; k < 1000; k++) {
+        struct ppdb_alloc_stats base, before, after;
+        struct ppdb_fs *fs;
+        ppdb_alloc_stats(&base);
+        CHECK_OK(ppdb_fs_mem_new(&fs));
+        CHECK_OK(fs->ops->sync_dir(fs, "/"));
+        ppdb_alloc_stats(&before);
+        ppdb_alloc_fail_after(k);
+        oom_scenario(fs);
+        ppdb_alloc_fail_after(0);
+        ppdb_alloc_stats(&after);
+        ppdb_fs_mem_drop_unsynced(fs); /* the state left behind is consistent */
+        ppdb_fs_destroy(fs);
+        check_no_leaks(&base);
+        if (after.failed_allocs == before.failed_allocs) {
+            CHECK_GT(k, 10); /* the scenario does allocate: failures were hit */
+            fprintf(stderr, "    %lld allocation failure points\n", (long long)k - 1);
+            return; /* the scenario ran to the end without a failure */
+        }
+    }
+    CHECK(!"out-of-memory scenario never completed");
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seed = check_seed(argc, argv, 20240601);
@@ -408,6 +485,7 @@ int main(int argc, char **argv)
     t_fault_capacity();
     t_flip_bit();
     t_random_model(seed);
+    t_out_of_memory();
     fprintf(stderr, "ok\n");
     return 0;
 }
