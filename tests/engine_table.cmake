@@ -16,5 +16,5 @@ foreach(t block roundtrip bloom cache corrupt)
   target_include_directories(test_table_${t} PRIVATE ${PROJECT_SOURCE_DIR}/engine)
 endforeach()
 
-#ppdb_fuzz(fuzz_sst SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_sst.c LIBS ${PPDB_TABLE_TEST_LIBS})
-#target_include_directories(fuzz_sst PRIVATE ${PROJECT_SOURCE_DIR}/engine)
+ppdb_fuzz(fuzz_sst SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_sst.c LIBS ${PPDB_TABLE_TEST_LIBS})
+target_include_directories(fuzz_sst PRIVATE ${PROJECT_SOURCE_DIR}/engine)
