@@ -1014,22 +1014,24 @@ static void timer_closed_cb(uv_handle_t *h)
 static void close_leftovers(struct ppdb_env_uv *e)
 {
     for (struct handle_link *l = e->handles.next; l != &e->handles; l = l->next) {
-        e->count.leftover_handles++;
         if (l->kind == KIND_UDP) {
             struct ppdb_udp *u = PPDB_CONTAINER_OF(l, struct ppdb_udp, link);
-            if (!u->closing)
-                env_udp_close(&e->env, u);
+            if (u->closing)
+                continue; /* closed by the user, still flushing */
+            env_udp_close(&e->env, u);
         } else if (l->kind == KIND_LISTENER) {
             struct ppdb_listener *ls = PPDB_CONTAINER_OF(l, struct ppdb_listener, link);
-            if (!ls->closing)
-                env_listener_close(&e->env, ls);
+            if (ls->closing)
+                continue;
+            env_listener_close(&e->env, ls);
         } else {
             struct ppdb_stream *s = PPDB_CONTAINER_OF(l, struct ppdb_stream, link);
-            if (!s->closing) {
-                s->closing = true;
-                uv_close((uv_handle_t *)&s->h, stream_closed_cb);
-            }
+            if (s->closing)
+                continue;
+            s->closing = true;
+            uv_close((uv_handle_t *)&s->h, stream_closed_cb);
         }
+        e->count.leftover_handles++;
     }
     if (e->count.leftover_handles)
         PPDB_LOG(e->log, PPDB_LOG_WARN, COMP, "env freed with open handles; closed them",
