@@ -7,3 +7,8 @@ ppdb_test(test_wire_envelope SOURCES ${WIRE_UNIT}/test_wire_envelope.c LIBS ppdb
           LABELS unit)
 ppdb_test(test_wire_replay SOURCES ${WIRE_UNIT}/test_wire_replay.c LIBS ppdb_wire LABELS unit)
 ppdb_test(test_wire_dgram SOURCES ${WIRE_UNIT}/test_wire_dgram.c LIBS ppdb_wire LABELS unit)
+ppdb_fuzz(fuzz_dgram SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_dgram.c LIBS ppdb_wire)
+ppdb_fuzz(fuzz_envelope SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_envelope.c LIBS ppdb_wire)
+# Real sockets on 127.0.0.1 through the libuv env.
+ppdb_test(test_dgram_mesh SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/test_dgram_mesh.c
+          LIBS ppdb_wire ppdb_env LABELS integration TIMEOUT 60)
