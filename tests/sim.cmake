@@ -1,0 +1,4 @@
+# The simulator (sim/): its network model, streams, and whole-world
+# determinism (a seed replays a run; ping/pong on 1,000 nodes).
+ppdb_test(test_sim_net SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim/test_sim_net.c
+          LIBS ppdb_sim LABELS sim)
