@@ -225,6 +225,68 @@ static void test_free_leftovers(void)
     CHECK_ERR(x.late_status, PPDB_ECANCELED);
 }
 
+/* ------------------------------------------ re-listen over TIME_WAIT */
+
+/* The server side closes first, so the connection on the listening port
+ * sits in TIME_WAIT; a new listener on that port must still bind
+ * (SO_REUSEADDR), as a restarted node does. */
+struct relisten {
+    struct ppdb_env *env;
+    struct ppdb_listener *l;
+    int client_end, closed;
+};
+
+static void relisten_close_cb(void *data)
+{
+    struct relisten *x = data;
+    if (++x->closed == 2)
+        ppdb_env_listener_close(x->env, x->l);
+}
+
+static void relisten_cli_read_cb(void *data, struct ppdb_stream *s, const uint8_t *buf, size_t len,
+                                 int status)
+{
+    struct relisten *x = data;
+    CHECK_ERR(status, PPDB_ECLOSED);
+    x->client_end++;
+    ppdb_env_stream_close(x->env, s, relisten_close_cb, x);
+}
+
+static void relisten_accept_cb(void *data, struct ppdb_listener *l, struct ppdb_stream *s)
+{
+    struct relisten *x = data;
+    ppdb_env_stream_close(x->env, s, relisten_close_cb, x); /* orderly: a FIN */
+}
+
+static void relisten_connect_cb(void *data, struct ppdb_stream *s, int status)
+{
+    struct relisten *x = data;
+    CHECK_OK(status);
+    CHECK_OK(ppdb_env_stream_read_start(x->env, s, relisten_cli_read_cb, x));
+}
+
+static void test_relisten(void)
+{
+    struct harness h;
+    harness_open(&h, "relisten", NULL, 5000);
+    static struct relisten x;
+    memset(&x, 0, sizeof(x));
+    x.env = h.env;
+    struct ppdb_addr any, addr;
+    loopback(&any, 0);
+    CHECK_OK(ppdb_env_listen(h.env, &any, relisten_accept_cb, &x, &x.l));
+    CHECK_OK(ppdb_env_listener_addr(h.env, x.l, &addr));
+    CHECK_OK(ppdb_env_connect(h.env, &addr, relisten_connect_cb, &x));
+    harness_run(&h);
+    CHECK_EQ(x.client_end, 1);
+    CHECK_EQ(x.closed, 2);
+    struct ppdb_listener *again;
+    CHECK_OK(ppdb_env_listen(h.env, &addr, relisten_accept_cb, &x, &again));
+    ppdb_env_listener_close(h.env, again);
+    harness_run(&h);
+    harness_close(&h, 0);
+}
+
 /* --------------------------------------------------- IPv6, dual stack */
 
 struct v6 {
@@ -293,6 +355,7 @@ int main(int argc, char **argv)
     test_udp_close_flushes();
     test_stream_reset();
     test_free_leftovers();
+    test_relisten();
     run_v6("udp_ipv6", "[::1]:0", "[::1]:0", "[::1]");
     /* A v4 sender to a dual-stack socket: seen (and answered) as IPv4. */
     run_v6("udp_dual_stack", "127.0.0.1:0", "[::]:0", "127.0.0.1");
