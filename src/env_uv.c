@@ -44,7 +44,9 @@
  *     accept callback is delivered (a `closing` flag guards each one);
  *   - every user-visible handle is on the env's list until its close
  *     callback; ppdb_env_uv_free closes leftovers (and logs them), then runs
- *     the loop until the env's handles, requests and work are all gone.
+ *     the loop until the env's handles, requests and work are all gone;
+ *     while it does, callbacks that try to arm, open, connect or submit get
+ *     PPDB_ECANCELED.
  */
 #include <netinet/in.h>
 #include <sodium.h>
@@ -89,6 +91,7 @@ struct ppdb_env_uv {
     struct ppdb_timer_heap heap; /* caller-owned timers */
     bool firing;                 /* inside fire_cb: re-arm the uv timer at its end */
     bool timer_closed;           /* the uv timer's close callback ran */
+    bool freeing;                /* in ppdb_env_uv_free: new work is refused */
     struct handle_link handles;  /* list head: every open user handle */
     uint32_t live_handles;       /* uv handles initialised, close callback not yet run */
     uint32_t work_inflight;      /* work_submit jobs not yet done */
@@ -345,7 +348,8 @@ static int env_timer_arm(struct ppdb_env *env, struct ppdb_timer *t, uint64_t de
 {
     struct ppdb_env_uv *e = from_env(env);
     PPDB_ASSERT(t->cb != NULL);
-    PPDB_ASSERT(!e->timer_closed && !uv_is_closing((uv_handle_t *)&e->timer));
+    if (e->freeing)
+        return PPDB_ECANCELED; /* e.g. a retry armed from a canceled callback */
     uint64_t due = env_mono_ms(env) + delay_ms;
     if (due < delay_ms)
         due = UINT64_MAX; /* saturate: "never" */
@@ -434,6 +438,8 @@ static int env_udp_open(struct ppdb_env *env, const struct ppdb_addr *bind, ppdb
 {
     struct ppdb_env_uv *e = from_env(env);
     PPDB_ASSERT(cb != NULL && u_out != NULL);
+    if (e->freeing)
+        return PPDB_ECANCELED;
     if (bind->family != 4 && bind->family != 6)
         return PPDB_EINVAL;
     struct ppdb_udp *u = ppdb_calloc(1, sizeof(*u));
@@ -774,6 +780,8 @@ static int env_listen_tcp(struct ppdb_env *env, const struct ppdb_addr *bind, pp
 {
     struct ppdb_env_uv *e = from_env(env);
     PPDB_ASSERT(cb != NULL && l_out != NULL);
+    if (e->freeing)
+        return PPDB_ECANCELED;
     if (bind->family != 4 && bind->family != 6)
         return PPDB_EINVAL;
     struct ppdb_listener *l = ppdb_calloc(1, sizeof(*l));
@@ -841,6 +849,8 @@ static int env_connect_tcp(struct ppdb_env *env, const struct ppdb_addr *to, ppd
 {
     struct ppdb_env_uv *e = from_env(env);
     PPDB_ASSERT(cb != NULL);
+    if (e->freeing)
+        return PPDB_ECANCELED;
     struct sockaddr_storage ss;
     int rc = addr_to_sockaddr(to, 0, &ss);
     if (rc < 0)
@@ -911,6 +921,8 @@ static int env_work_submit(struct ppdb_env *env, ppdb_work_fn work, ppdb_work_do
 {
     struct ppdb_env_uv *e = from_env(env);
     PPDB_ASSERT(work != NULL && done != NULL);
+    if (e->freeing)
+        return PPDB_ECANCELED;
     if (e->work_inflight >= MAX_WORK_INFLIGHT) {
         if (e->count.work_limit++ % 1024 == 0)
             PPDB_LOG(e->log, PPDB_LOG_WARN, COMP, "work queue full", "max=%d refused=%llu",
@@ -1054,6 +1066,7 @@ void ppdb_env_uv_free(struct ppdb_env_uv *e)
 {
     if (!e)
         return;
+    e->freeing = true;
     close_leftovers(e);
     if (e->heap.len)
         PPDB_LOG(e->log, PPDB_LOG_WARN, COMP, "env freed with armed timers; disarmed them",

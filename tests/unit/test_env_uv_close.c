@@ -146,6 +146,7 @@ struct leftover {
     struct ppdb_env *env;
     uv_loop_t *loop;
     struct ppdb_stream *cs, *ss;
+    struct ppdb_timer retry;
     int late_status, late_calls;
 };
 
@@ -193,6 +194,12 @@ static void late_connect_cb(void *data, struct ppdb_stream *s, int status)
     CHECK(s == NULL);
     x->late_calls++;
     x->late_status = status;
+    /* What a node would do on a failed connect: retry later, or at once.
+     * The env is being freed, so both are refused without a callback. */
+    CHECK_ERR(ppdb_env_timer_arm(x->env, &x->retry, 100), PPDB_ECANCELED);
+    struct ppdb_addr a;
+    loopback(&a, 1);
+    CHECK_ERR(ppdb_env_connect(x->env, &a, late_connect_cb, x), PPDB_ECANCELED);
 }
 
 static void test_free_leftovers(void)
@@ -203,6 +210,7 @@ static void test_free_leftovers(void)
     memset(&x, 0, sizeof(x));
     x.env = h.env;
     x.loop = &h.loop;
+    ppdb_timer_init(&x.retry, noop_timer_cb, NULL);
     struct ppdb_addr any, addr;
     loopback(&any, 0);
     struct ppdb_listener *l;
