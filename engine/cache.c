@@ -43,7 +43,9 @@ struct shard {
     struct entry in_use; /* dummy head */
     size_t usage, capacity;
     uint64_t hits, misses, inserts, evictions;
-} __attribute__((aligned(64)));
+    uint8_t pad[64]; /* keeps shards' hot fields off each other's cache lines
+                      * (the allocator does not align to 64) */
+};
 
 struct ppdb_cache {
     unsigned shard_bits;
