@@ -2,3 +2,11 @@
 # determinism (a seed replays a run; ping/pong on 1,000 nodes).
 ppdb_test(test_sim_net SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim/test_sim_net.c
           LIBS ppdb_sim LABELS sim)
+ppdb_test(test_sim_stream SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim/test_sim_stream.c
+          LIBS ppdb_sim LABELS sim)
+ppdb_test(test_sim_determinism SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim/test_sim_determinism.c
+          LIBS ppdb_sim LABELS sim)
+if(TARGET ppdb_pingpong)
+  ppdb_test(test_sim_pingpong SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim/test_sim_pingpong.c
+            LIBS ppdb_sim ppdb_pingpong LABELS sim)
+endif()
