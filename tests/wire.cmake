@@ -12,3 +12,5 @@ ppdb_fuzz(fuzz_envelope SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_envelope.c L
 # Real sockets on 127.0.0.1 through the libuv env.
 ppdb_test(test_dgram_mesh SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/test_dgram_mesh.c
           LIBS ppdb_wire ppdb_env LABELS integration TIMEOUT 60)
+ppdb_test(test_wire_sodium_rng SOURCES ${WIRE_UNIT}/test_wire_sodium_rng.c LIBS ppdb_wire
+          LABELS unit)
