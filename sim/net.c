@@ -292,8 +292,9 @@ void sim_udp_close(struct ppdb_env *env, struct ppdb_udp *uh)
     struct sim_udp *u = udp_of(uh);
     PPDB_ASSERT(u->node == n);
     struct sim_udp **pp = &n->udps;
-    while (*pp != u)
+    while (*pp && *pp != u)
         pp = &(*pp)->next;
+    PPDB_ASSERT(*pp == u); /* not closed twice */
     *pp = u->next;
     if (!u->dead)
         n->handles--;

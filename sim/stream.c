@@ -441,8 +441,9 @@ void sim_listener_close(struct ppdb_env *env, struct ppdb_listener *lh)
     struct sim_node *n = sim_node_of_env(env);
     PPDB_ASSERT(l->node == n);
     struct sim_listener **pp = &n->listeners;
-    while (*pp != l)
+    while (*pp && *pp != l)
         pp = &(*pp)->next;
+    PPDB_ASSERT(*pp == l); /* not closed twice */
     *pp = l->next;
     if (!l->dead)
         n->handles--;
