@@ -252,6 +252,45 @@ static void test_unbound_and_limits(void)
     ppdb_sim_free(sim);
 }
 
+/* One node's extra traffic must not shift another node's draws: node 1's
+ * delays to node 2 are the same whether or not node 0 sent first. */
+static void delays_of_node1(uint64_t seed, int extra_from_node0, uint64_t *delays, int n)
+{
+    struct ppdb_sim *sim = new_world(seed, 1, 30, 0.3);
+    struct ppdb_env *e0 = add(sim, 0), *e1 = add(sim, 1), *e2 = add(sim, 2);
+    struct rx r0 = {.env = e0}, r1 = {.env = e1}, r2 = {.env = e2};
+    struct ppdb_udp *u0, *u1, *u2;
+    struct ppdb_addr to;
+    ppdb_sim_node_addr(sim, 2, 5, &to);
+    CHECK_OK(ppdb_env_udp_open(e0, NULL, rx_cb, &r0, &u0));
+    CHECK_OK(ppdb_env_udp_open(e1, NULL, rx_cb, &r1, &u1));
+    CHECK_OK(ppdb_env_udp_open(e2, &to, rx_cb, &r2, &u2));
+    for (int i = 0; i < extra_from_node0; i++)
+        send_stamp(e0, u0, &to);
+    (void)ppdb_env_random_u64(e0);
+    for (int i = 0; i < n; i++) {
+        CHECK_OK(ppdb_sim_run_for(sim, 100)); /* node 0's datagrams are gone by now */
+        r2 = (struct rx){.env = e2};
+        send_stamp(e1, u1, &to);
+        CHECK_OK(ppdb_sim_run_for(sim, 100));
+        delays[i] = r2.count ? r2.min_delay_ms : UINT64_MAX;
+    }
+    ppdb_env_udp_close(e0, u0);
+    ppdb_env_udp_close(e1, u1);
+    ppdb_env_udp_close(e2, u2);
+    ppdb_sim_free(sim);
+}
+
+static void test_draws_isolated(uint64_t seed)
+{
+    uint64_t a[64], b[64], c[64];
+    delays_of_node1(seed, 0, a, 64);
+    delays_of_node1(seed, 7, b, 64);
+    delays_of_node1(seed + 1, 0, c, 64);
+    CHECK_MEMEQ(a, b, sizeof(a));
+    CHECK(memcmp(a, c, sizeof(a)) != 0);
+}
+
 /* ------------------------------------------------------------------- work */
 
 struct work_state {
@@ -423,6 +462,7 @@ int main(int argc, char **argv)
     test_latency_bounds(seed);
     test_loss_rate(seed);
     test_unbound_and_limits();
+    test_draws_isolated(seed);
     test_work();
     test_discovery();
     test_crash();
