@@ -1,0 +1,3 @@
+# The stream layer: Noise, frames, request/response over the env.
+ppdb_test(test_noise SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_noise.c LIBS ppdb_stream
+          LABELS unit)
