@@ -10,3 +10,5 @@ if(TARGET ppdb_pingpong)
   ppdb_test(test_sim_pingpong SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim/test_sim_pingpong.c
             LIBS ppdb_sim ppdb_pingpong LABELS sim)
 endif()
+ppdb_test(test_sim_oom SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim/test_sim_oom.c
+          LIBS ppdb_sim LABELS sim)
