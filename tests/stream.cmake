@@ -1,3 +1,5 @@
 # The stream layer: Noise, frames, request/response over the env.
 ppdb_test(test_noise SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_noise.c LIBS ppdb_stream
           LABELS unit)
+ppdb_test(test_frame SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_frame.c LIBS ppdb_stream
+          LABELS unit)
