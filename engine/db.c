@@ -19,8 +19,9 @@
  * best entry found (each source knows its highest version). Sequence numbers
  * above the published last_seq are invisible, so a batch is seen whole.
  *
- * Invariants (under mu): at most one immutable memtable, and a flush is
- * scheduled exactly while imm != NULL and no bg_error stopped it; only the
+ * Invariants (under mu): at most one immutable memtable; while imm != NULL
+ * a flush task is queued or running, unless bg_error stopped it; close
+ * waits for bg_tasks to reach 0 (a task counts until it returns); only the
  * leader touches db->mem's contents, db->wal and db->group; last_seq only
  * grows and every entry with seq <= last_seq is in mem, imm or a table.
  */
@@ -191,7 +192,7 @@ static void flush_task_cb(void *arg)
         PPDB_LOG(db->lg, PPDB_LOG_ERROR, "engine", "flush failed", "err=%s dir=%s",
                  ppdb_errname(rc), db->dir);
     }
-    db->bg_scheduled = false;
+    db->bg_tasks--;
     pthread_cond_broadcast(&db->bg_cv);
     pthread_mutex_unlock(&db->mu);
 }
@@ -227,10 +228,10 @@ static int switch_memtable(struct ppdb_db *db)
     nm->log_number = number;
     db->imm = db->mem;
     db->mem = nm;
-    db->bg_scheduled = true;
+    db->bg_tasks++;
     rc = db->fs->ops->schedule(db->fs, flush_task_cb, db);
     if (rc)
-        db->bg_scheduled = false; /* imm stays; bg_error stops writers */
+        db->bg_tasks--; /* imm stays; bg_error stops writers */
     return rc;
 }
 
@@ -566,6 +567,14 @@ int ppdb_db_get(struct ppdb_db *db, const struct ppdb_read_options *ropts, const
     if (!rc && version_out)
         *version_out = hit.version;
     return rc;
+}
+
+void db_wait_idle(struct ppdb_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    while (db->bg_tasks > 0)
+        pthread_cond_wait(&db->bg_cv, &db->mu);
+    pthread_mutex_unlock(&db->mu);
 }
 
 void ppdb_db_get_stats(struct ppdb_db *db, struct ppdb_db_stats *out)

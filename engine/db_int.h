@@ -42,7 +42,8 @@ struct ppdb_db {
     struct ppdb_buf group;     /* the leader's group record */
     uint64_t next_file;        /* next file number for logs and tables */
     _Atomic uint64_t last_seq; /* newest published sequence number */
-    bool bg_scheduled;         /* a flush task is queued or running */
+    int bg_tasks;              /* flush tasks queued or running (a new one may be
+                                  queued before the last one has returned) */
     int bg_error;              /* sticky write error */
     struct ppdb_db_stats stats;
 };
@@ -55,5 +56,10 @@ int db_manifest_snapshot(struct ppdb_db *db, const struct version *v, uint64_t l
 /* Removes logs numbered below log_number and tables not in the current
  * version. Best effort: failures are logged, never fatal. */
 void db_delete_obsolete(struct ppdb_db *db, uint64_t log_number);
+
+/* Tests: waits until no flush is queued or running. A simulated power cut
+ * (ppdb_fs_mem_drop_unsynced) must not race a flush that would go on
+ * writing after it, which no crashed process could do. */
+void db_wait_idle(struct ppdb_db *db);
 
 #endif /* PPDB_ENGINE_DB_INT_H */

@@ -427,7 +427,7 @@ int ppdb_db_close(struct ppdb_db *db)
         return 0;
     pthread_mutex_lock(&db->mu);
     PPDB_ASSERT(db->wq_head == NULL); /* no write may run concurrently with close */
-    while (db->bg_scheduled)
+    while (db->bg_tasks > 0)
         pthread_cond_wait(&db->bg_cv, &db->mu);
     pthread_mutex_unlock(&db->mu);
     int rc = 0;
