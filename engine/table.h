@@ -417,9 +417,13 @@ struct ppdb_table_read_options {
      * DB from ppdb_cache_new_id): blocks stay cached after close and are
      * found again when the same file number is reopened. */
     uint64_t cache_id;
+    /* Map the file when the fs supports it (true): reads become memory
+     * copies, and uncompressed data blocks are used in place, without the
+     * block cache, their checksum verified on first use only. */
+    bool use_mmap;
 };
 
-/* Defaults: default logger, fill_cache = true, cache_id = 0. */
+/* Defaults: default logger, fill_cache = true, cache_id = 0, use_mmap = true. */
 void ppdb_table_read_options_default(struct ppdb_table_read_options *ro);
 
 /* Reads and validates footer, index, filter and properties, which stay in

@@ -19,11 +19,14 @@
  * Invariants: an open table is immutable, so gets and iterators on many
  * threads need no locks here (the cache locks its shards).
  */
+#include <stdatomic.h>
+
 #include "table.h"
 
 #define SEEK_KEY_STACK 256u
 
 struct index_entry {
+    uint64_t prefix;  /* first 8 user key bytes, big-endian, zero-padded */
     uint64_t off;     /* data block offset */
     uint32_t size;    /* payload size (trailer excluded) */
     uint32_t key_len; /* separator key, in ppdb_table.index_keys */
@@ -48,6 +51,9 @@ struct ppdb_table {
     struct ppdb_bloom bloom;
     bool has_filter;
     struct ppdb_table_props props;
+    const uint8_t *map; /* the whole file, or NULL */
+    uint64_t map_len;
+    _Atomic uint8_t *verified; /* per data block: checked in place (map only) */
 };
 
 /* A loaded block: `raw` holds payload + trailer of an uncompressed block;
@@ -58,16 +64,19 @@ struct loaded_block {
     uint8_t raw[];
 };
 
-/* A block pinned for use: through the cache or owned. */
+/* A block pinned for use: through the cache, owned, or in the map. */
 struct block_ref {
+    struct ppdb_block *blk;
     struct loaded_block *lb;
     struct ppdb_cache_handle *h;
+    struct ppdb_block mapped; /* blk points here for in-place blocks */
 };
 
 void ppdb_table_read_options_default(struct ppdb_table_read_options *ro)
 {
     memset(ro, 0, sizeof(*ro));
     ro->fill_cache = true;
+    ro->use_mmap = true;
 }
 
 static int corrupt(const struct ppdb_table *t, const char *what, uint64_t off)
@@ -76,6 +85,30 @@ static int corrupt(const struct ppdb_table *t, const char *what, uint64_t off)
              "file=%llu what=\"%s\" offset=%llu size=%llu", (unsigned long long)t->file_number,
              what, (unsigned long long)off, (unsigned long long)t->file_size);
     return PPDB_ECORRUPT;
+}
+
+/* pread, or a copy from the map. */
+static int read_at(const struct ppdb_table *t, void *buf, size_t n, uint64_t off, size_t *got)
+{
+    if (t->map) {
+        *got = off >= t->map_len ? 0 : (size_t)PPDB_MIN((uint64_t)n, t->map_len - off);
+        memcpy(buf, t->map + off, *got);
+        return 0;
+    }
+    return t->fs->ops->pread(t->fs, t->file, buf, n, off, got);
+}
+
+/* Orders user keys like ppdb_ukey_cmp whenever two prefixes differ (a
+ * zero pad only meets a zero byte or the end of the other key's prefix),
+ * so most index comparisons touch no key bytes. */
+static uint64_t key_prefix(const uint8_t *ikey, size_t klen)
+{
+    size_t ulen = klen - PPDB_IKEY_TRAILER;
+    if (ulen >= 8)
+        return ppdb_load_u64be(ikey);
+    uint8_t b[8] = {0};
+    memcpy(b, ikey, ulen);
+    return ppdb_load_u64be(b);
 }
 
 static void free_loaded(struct loaded_block *lb)
@@ -143,20 +176,56 @@ static int load_block(const struct ppdb_table *t, const struct ppdb_block_handle
     return 0;
 }
 
-/* Pins data block i, through the cache when there is one. */
+/* An uncompressed data block used in place in the map. Its checksum and
+ * structure are checked on first use; later uses trust the flag (the map
+ * of an immutable file does not change). Returns 1 when the block is
+ * compressed (the caller loads it), 0 when ref is set, or an error. */
+static int map_data_block(struct ppdb_table *t, uint32_t i, struct block_ref *ref)
+{
+    const struct index_entry *e = &t->idx[i];
+    const uint8_t *p = t->map + e->off; /* inside the file: checked at open */
+    if (p[e->size] != PPDB_COMPRESS_NONE)
+        return 1;
+    ref->blk = &ref->mapped;
+    if (PPDB_LIKELY(atomic_load_explicit(&t->verified[i], memory_order_acquire))) {
+        struct ppdb_block *b = &ref->mapped;
+        b->data = p;
+        b->size = e->size;
+        b->n_restarts = ppdb_load_u32le(p + e->size - 4);
+        b->restarts_off = e->size - 4 - 4 * b->n_restarts;
+        return 0;
+    }
+    uint32_t crc = ppdb_crc32c(p, (size_t)e->size + 1);
+    if (ppdb_crc32c_unmask(ppdb_load_u32le(p + e->size + 1)) != crc)
+        return corrupt(t, "block checksum mismatch", e->off);
+    if (ppdb_block_parse(&ref->mapped, p, e->size) != 0)
+        return corrupt(t, "data block", e->off);
+    atomic_store_explicit(&t->verified[i], 1, memory_order_release);
+    return 0;
+}
+
+/* Pins data block i: in the map, or through the cache when there is one. */
 static int read_data_block(struct ppdb_table *t, uint32_t i, bool fill, struct block_ref *ref)
 {
     const struct index_entry *e = &t->idx[i];
-    struct ppdb_cache_key k = {t->cache_id, t->file_number, e->off};
     ref->h = NULL;
+    ref->lb = NULL;
+    if (t->map) {
+        int rc = map_data_block(t, i, ref);
+        if (rc <= 0)
+            return rc;
+    }
+    struct ppdb_cache_key k = {t->cache_id, t->file_number, e->off};
     if (t->cache && (ref->h = ppdb_cache_lookup(t->cache, &k)) != NULL) {
         ref->lb = ppdb_cache_value(ref->h);
+        ref->blk = &ref->lb->blk;
         return 0;
     }
     struct ppdb_block_handle h = {e->off, e->size};
     int rc = load_block(t, &h, "data block", true, &ref->lb);
     if (rc)
         return rc;
+    ref->blk = &ref->lb->blk;
     if (t->cache && fill) {
         size_t charge = sizeof(*ref->lb) + ref->lb->blk.size;
         rc = ppdb_cache_insert(t->cache, &k, ref->lb, charge, free_loaded_cb, &ref->h);
@@ -176,6 +245,7 @@ static void release_block(struct ppdb_table *t, struct block_ref *ref)
         free_loaded(ref->lb);
     ref->h = NULL;
     ref->lb = NULL;
+    ref->blk = NULL;
 }
 
 /* ------------------------------------------------------------------- open */
@@ -194,7 +264,7 @@ static int read_footer(struct ppdb_table *t, struct ppdb_block_handle hs[3])
     if (t->file_size < PPDB_SST_FOOTER_SIZE)
         return corrupt(t, "file shorter than the footer", 0);
     uint64_t off = t->file_size - PPDB_SST_FOOTER_SIZE;
-    int rc = t->fs->ops->pread(t->fs, t->file, f, sizeof(f), off, &got);
+    int rc = read_at(t, f, sizeof(f), off, &got);
     if (rc)
         return rc;
     if (got != sizeof(f))
@@ -266,6 +336,7 @@ static int decode_index(struct ppdb_table *t, const struct ppdb_block *blk)
         e->size = (uint32_t)h.size;
         e->key_off = keys.len;
         e->key_len = (uint32_t)it.key.len;
+        e->prefix = key_prefix(it.key.data, it.key.len);
         if ((rc = ppdb_buf_append(&keys, it.key.data, it.key.len)) != 0)
             break;
         expect = h.offset + h.size + PPDB_SST_BLOCK_TRAILER;
@@ -356,6 +427,22 @@ static int open_meta(struct ppdb_table *t, const struct ppdb_block_handle hs[3])
     return rc;
 }
 
+/* Maps the file when asked and possible; otherwise reads use pread. */
+static void map_file(struct ppdb_table *t, const struct ppdb_table_read_options *ro)
+{
+    const uint8_t *p;
+    uint64_t len;
+    if (!ro->use_mmap || !t->fs->ops->map || t->file_size == 0 ||
+        t->fs->ops->map(t->fs, t->file, &p, &len) != 0)
+        return;
+    if (len < t->file_size) { /* the caller's size is wrong: use pread */
+        t->fs->ops->unmap(t->fs, t->file, p, len);
+        return;
+    }
+    t->map = p;
+    t->map_len = len;
+}
+
 int ppdb_table_open(struct ppdb_fs *fs, struct ppdb_file *file, uint64_t file_size,
                     struct ppdb_cache *cache, uint64_t file_number,
                     const struct ppdb_table_read_options *ro, struct ppdb_table **t_out)
@@ -380,10 +467,14 @@ int ppdb_table_open(struct ppdb_fs *fs, struct ppdb_file *file, uint64_t file_si
         t->own_cache_id = ro->cache_id == 0;
         t->cache_id = ro->cache_id ? ro->cache_id : ppdb_cache_new_id(cache);
     }
+    map_file(t, ro);
     struct ppdb_block_handle hs[3];
     int rc = read_footer(t, hs);
     if (rc == 0)
         rc = open_meta(t, hs);
+    if (rc == 0 && t->map && t->n_blocks &&
+        (t->verified = ppdb_calloc(t->n_blocks, sizeof(*t->verified))) == NULL)
+        rc = PPDB_ENOMEM;
     if (rc) {
         ppdb_table_close(t);
         return rc;
@@ -403,6 +494,9 @@ void ppdb_table_close(struct ppdb_table *t)
         }
     }
     free_loaded((struct loaded_block *)t->filter_mem);
+    if (t->map)
+        t->fs->ops->unmap(t->fs, t->file, t->map, t->map_len);
+    ppdb_free((void *)t->verified);
     ppdb_free(t->idx);
     ppdb_free(t->index_keys);
     ppdb_table_props_deinit(&t->props);
@@ -419,11 +513,15 @@ const struct ppdb_table_props *ppdb_table_props(const struct ppdb_table *t)
 /* First block whose separator key >= ikey, or n_blocks. */
 static uint32_t find_block(const struct ppdb_table *t, const uint8_t *ikey, size_t klen)
 {
+    uint64_t prefix = key_prefix(ikey, klen);
     uint32_t lo = 0, hi = t->n_blocks;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         const struct index_entry *e = &t->idx[mid];
-        if (ppdb_ikey_cmp(t->index_keys + e->key_off, e->key_len, ikey, klen) < 0)
+        bool less = e->prefix != prefix
+                        ? e->prefix < prefix
+                        : ppdb_ikey_cmp(t->index_keys + e->key_off, e->key_len, ikey, klen) < 0;
+        if (less)
             lo = mid + 1;
         else
             hi = mid;
@@ -473,7 +571,7 @@ static int get_from(struct ppdb_table *t, uint32_t bi, const uint8_t *seek, size
         if ((rc = read_data_block(t, bi, true, &ref)) != 0)
             break;
         struct ppdb_buf key = bit.key;
-        ppdb_block_iter_init(&bit, &ref.lb->blk);
+        ppdb_block_iter_init(&bit, ref.blk);
         bit.key = key;
         if (first)
             ppdb_block_iter_seek(&bit, seek, slen);
@@ -557,7 +655,7 @@ int ppdb_table_iter_new(struct ppdb_table *t, struct ppdb_table_iter **it_out)
 
 static void drop_block(struct ppdb_table_iter *it)
 {
-    if (it->ref.lb)
+    if (it->ref.blk)
         release_block(it->t, &it->ref);
     it->bi = it->t->n_blocks;
     it->bit.blk = &it->empty;
@@ -589,7 +687,7 @@ static bool enter_block(struct ppdb_table_iter *it, uint32_t bi)
         return false;
     }
     struct ppdb_buf key = it->bit.key;
-    ppdb_block_iter_init(&it->bit, &it->ref.lb->blk);
+    ppdb_block_iter_init(&it->bit, it->ref.blk);
     it->bit.key = key;
     it->bi = bi;
     return true;
