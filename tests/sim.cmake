@@ -9,6 +9,9 @@ ppdb_test(test_sim_determinism SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim/test_sim_de
 if(TARGET ppdb_pingpong)
   ppdb_test(test_sim_pingpong SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim/test_sim_pingpong.c
             LIBS ppdb_sim ppdb_pingpong LABELS sim)
+  # The same on 10,000 nodes (the world's target size).
+  add_test(NAME test_sim_pingpong_10k COMMAND test_sim_pingpong 0x9199 10000)
+  set_tests_properties(test_sim_pingpong_10k PROPERTIES LABELS "sim;slow" TIMEOUT 600)
 endif()
 ppdb_test(test_sim_oom SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim/test_sim_oom.c
           LIBS ppdb_sim LABELS sim)

@@ -1,6 +1,7 @@
 /*
  * test_sim_pingpong.c - the real ping/pong protocol (peer/pingpong.h), run
- * unchanged on 1,000 simulated nodes for 60 simulated seconds with 5% loss.
+ * unchanged on 1,000 simulated nodes (argv[2]: another count) for 60
+ * simulated seconds with 5% loss.
  *
  * Every node pings a random peer at random intervals; pings retry on
  * timeout. Two runs with one seed must give the same trace hash and the
@@ -14,17 +15,17 @@
 #include "pingpong.h"
 #include "ppdb_sim.h"
 
-#define NODES      1000
-#define RUN_MS     60000
-#define PORT       7000
-#define LATENCY_MS 5
-#define JITTER_MS  10
-#define LOSS       0.05
+#define NODES_DEFAULT 1000
+#define RUN_MS        60000
+#define PORT          7000
+#define LATENCY_MS    5
+#define JITTER_MS     10
+#define LOSS          0.05
 
 struct node {
     struct ppdb_sim *sim;
     struct ppdb_env *env;
-    uint32_t idx;
+    uint32_t idx, count;
     struct ppdb_udp *u;
     struct ppdb_pingpong pp;
     struct ppdb_timer tick;
@@ -68,7 +69,7 @@ static void udp_cb(void *data, struct ppdb_udp *u, const struct ppdb_addr *from,
 static void tick_cb(struct ppdb_timer *t)
 {
     struct node *n = t->data;
-    uint32_t to = (uint32_t)ppdb_env_random_below(n->env, NODES - 1);
+    uint32_t to = (uint32_t)ppdb_env_random_below(n->env, n->count - 1);
     if (to >= n->idx)
         to++;
     struct ppdb_addr a;
@@ -105,7 +106,8 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void start_node(struct ppdb_sim *sim, struct node *n, uint32_t i, struct tally *tally)
+static void start_node(struct ppdb_sim *sim, struct node *n, uint32_t i, uint32_t count,
+                       struct tally *tally)
 {
     struct ppdb_pingpong_options po;
     ppdb_pingpong_options_default(&po);
@@ -113,6 +115,7 @@ static void start_node(struct ppdb_sim *sim, struct node *n, uint32_t i, struct 
     po.max_attempts = 3;
     n->sim = sim;
     n->idx = i;
+    n->count = count;
     n->tally = tally;
     CHECK_OK(ppdb_sim_add_node(sim, NULL, &n->env, &(uint32_t){0}));
     struct ppdb_addr a;
@@ -123,7 +126,7 @@ static void start_node(struct ppdb_sim *sim, struct node *n, uint32_t i, struct 
     CHECK_OK(ppdb_env_timer_arm(n->env, &n->tick, ppdb_env_random_below(n->env, 1000)));
 }
 
-static void run_world(uint64_t seed, struct outcome *out)
+static void run_world(uint64_t seed, uint32_t count, struct outcome *out)
 {
     memset(out, 0, sizeof(*out));
     struct ppdb_sim_options o;
@@ -132,16 +135,16 @@ static void run_world(uint64_t seed, struct outcome *out)
     o.link = (struct ppdb_sim_link){.latency_ms = LATENCY_MS, .jitter_ms = JITTER_MS, .loss = LOSS};
     struct ppdb_sim *sim;
     CHECK_OK(ppdb_sim_new(&o, &sim));
-    struct node *nodes = ppdb_calloc(NODES, sizeof(*nodes));
+    struct node *nodes = ppdb_calloc(count, sizeof(*nodes));
     CHECK(nodes != NULL);
     double t0 = now_s();
-    for (uint32_t i = 0; i < NODES; i++)
-        start_node(sim, &nodes[i], i, &out->tally);
+    for (uint32_t i = 0; i < count; i++)
+        start_node(sim, &nodes[i], i, count, &out->tally);
     CHECK_OK(ppdb_sim_run_until(sim, RUN_MS));
     out->secs = now_s() - t0;
     out->trace = ppdb_sim_trace_hash(sim);
     ppdb_sim_stats(sim, &out->st);
-    for (uint32_t i = 0; i < NODES; i++) {
+    for (uint32_t i = 0; i < count; i++) {
         add_stats(&out->pp, &nodes[i].pp.stats);
         ppdb_env_timer_cancel(nodes[i].env, &nodes[i].tick);
         ppdb_pingpong_deinit(&nodes[i].pp);
@@ -169,11 +172,11 @@ static void print_outcome(const char *what, uint64_t seed, const struct outcome 
             r->st.queue_len_max);
 }
 
-static void check_sane(const struct outcome *r)
+static void check_sane(const struct outcome *r, uint32_t count)
 {
     uint64_t finished = r->tally.ok + r->tally.timed_out;
     /* ~1 ping per node per second */
-    CHECK_GT(finished, NODES * (RUN_MS / 1000) / 2);
+    CHECK_GT(finished, (uint64_t)count * (RUN_MS / 1000) / 2);
     CHECK_EQ(r->tally.ok, r->pp.successes);
     CHECK_EQ(r->tally.timed_out, r->pp.timeouts);
     /* an attempt fails with p = 1 - 0.95^2 ~ 9.75%: most succeed, some retry,
@@ -196,22 +199,25 @@ static void check_sane(const struct outcome *r)
 int main(int argc, char **argv)
 {
     uint64_t seed = check_seed(argc, argv, 0x9199);
+    uint32_t count = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 0) : NODES_DEFAULT;
+    CHECK_GE(count, 2);
+    fprintf(stderr, "nodes=%u\n", count);
     struct ppdb_alloc_stats base;
     ppdb_alloc_stats(&base);
     struct outcome a, b, c;
-    run_world(seed, &a);
+    run_world(seed, count, &a);
     print_outcome("run1", seed, &a);
-    run_world(seed, &b);
+    run_world(seed, count, &b);
     print_outcome("run2", seed, &b);
-    run_world(seed ^ 0x5a5a, &c);
+    run_world(seed ^ 0x5a5a, count, &c);
     print_outcome("run3", seed ^ 0x5a5a, &c);
     CHECK_EQ_U64(a.trace, b.trace);
     CHECK_EQ(a.st.events_processed, b.st.events_processed);
     CHECK_MEMEQ(&a.tally, &b.tally, sizeof(a.tally));
     CHECK_MEMEQ(&a.pp, &b.pp, sizeof(a.pp));
     CHECK(a.trace != c.trace);
-    check_sane(&a);
-    check_sane(&c);
+    check_sane(&a, count);
+    check_sane(&c, count);
     check_no_leaks(&base);
     fprintf(stderr, "test_sim_pingpong: ok\n");
     return 0;
