@@ -417,13 +417,14 @@ struct ppdb_table_read_options {
      * DB from ppdb_cache_new_id): blocks stay cached after close and are
      * found again when the same file number is reopened. */
     uint64_t cache_id;
-    /* Map the file when the fs supports it (true): reads become memory
-     * copies, and uncompressed data blocks are used in place, without the
-     * block cache, their checksum verified on first use only. */
-    bool use_mmap;
+    /* false (the zero value): map the file when the fs supports it, so
+     * reads become memory copies and uncompressed data blocks are used in
+     * place, without the block cache, their checksum verified on first use
+     * only. true: always pread. */
+    bool no_mmap;
 };
 
-/* Defaults: default logger, fill_cache = true, cache_id = 0, use_mmap = true. */
+/* Defaults: default logger, fill_cache = true, cache_id = 0, no_mmap = false. */
 void ppdb_table_read_options_default(struct ppdb_table_read_options *ro);
 
 /* Reads and validates footer, index, filter and properties, which stay in

@@ -76,7 +76,6 @@ void ppdb_table_read_options_default(struct ppdb_table_read_options *ro)
 {
     memset(ro, 0, sizeof(*ro));
     ro->fill_cache = true;
-    ro->use_mmap = true;
 }
 
 static int corrupt(const struct ppdb_table *t, const char *what, uint64_t off)
@@ -432,7 +431,7 @@ static void map_file(struct ppdb_table *t, const struct ppdb_table_read_options 
 {
     const uint8_t *p;
     uint64_t len;
-    if (!ro->use_mmap || !t->fs->ops->map || t->file_size == 0 ||
+    if (ro->no_mmap || !t->fs->ops->map || t->file_size == 0 ||
         t->fs->ops->map(t->fs, t->file, &p, &len) != 0)
         return;
     if (len < t->file_size) { /* the caller's size is wrong: use pread */

@@ -127,6 +127,7 @@ static void run(struct ppdb_fs *fs, int compression, struct ppdb_rng *rng)
         copy[off] ^= (uint8_t)(1 + ppdb_rng_below(rng, 255));
         write_bytes(fs, "c.sst", copy, orig.len);
         int64_t lines = log_lines;
+        ro.no_mmap = off & 1; /* both read paths: in place and pread */
         if (!probe(fs, cache, size, &ro))
             CHECK_FAIL_("flip at offset %zu of %zu went unnoticed", off, orig.len);
         CHECK_GT(log_lines, lines); /* and was logged */
