@@ -16,6 +16,14 @@
  * the file number and what was wrong; it never leads to a crash or to
  * wrong data being returned.
  *
+ * Performance (perf, 1M entries, 124 MB table, 8 MiB cache): with pread,
+ * a random get was dominated by the kernel copy, the block checksum,
+ * malloc/free and cache churn of blocks read once; reading through the map
+ * with uncompressed blocks used in place and checked once removed those
+ * (3.8 -> ~1.6 us/get). What remains is memory latency: the bloom line,
+ * the index search (8-byte key prefixes in the index array keep it off the
+ * key bytes) and the restart search in the block.
+ *
  * Invariants: an open table is immutable, so gets and iterators on many
  * threads need no locks here (the cache locks its shards).
  */

@@ -3,7 +3,8 @@
  * (footer, index, properties, filter, data blocks, block trailers) is
  * detected: the open or the read that touches the damaged block returns
  * PPDB_ECORRUPT, nothing crashes, and every entry returned before the
- * error is exactly right. Truncated files fail to open.
+ * error is exactly right. Truncated files fail to open. Flips alternate
+ * between the mapped and the pread read paths.
  */
 #include "test_table_util.h"
 
