@@ -160,12 +160,23 @@ static int replay_cb(void *arg, uint64_t seq, int type, uint64_t version, const 
     return mem_add(db->mem, seq, type, version, key, klen, val, vlen);
 }
 
-static int apply_record(struct ppdb_db *db, const uint8_t *p, size_t n)
+/* Records must carry ascending sequence numbers: a repeat would make two
+ * entries with one internal key, which only a corrupt log can hold. */
+static int apply_record(struct ppdb_db *db, const uint8_t *p, size_t n, uint64_t *replayed)
 {
-    int rc = batch_rep_iterate(p, n, replay_cb, db);
+    int rc = batch_rep_validate(p, n);
     if (rc)
         return rc;
-    uint64_t last = batch_seq(p) + batch_rep_count(p) - (batch_rep_count(p) ? 1 : 0);
+    uint32_t count = batch_rep_count(p);
+    if (count == 0)
+        return 0;
+    if (batch_seq(p) <= *replayed)
+        return PPDB_ECORRUPT;
+    rc = batch_rep_iterate(p, n, replay_cb, db);
+    if (rc)
+        return rc;
+    uint64_t last = batch_seq(p) + count - 1;
+    *replayed = last;
     if (last > atomic_load(&db->last_seq))
         atomic_store(&db->last_seq, last);
     if (mem_usage(db->mem) < db->opts.memtable_bytes)
@@ -187,7 +198,7 @@ static int report_corruption(struct ppdb_db *db, uint64_t number, uint64_t off, 
 }
 
 /* Replays one log; *stop_out when corruption ends recovery here. */
-static int replay_log(struct ppdb_db *db, uint64_t number, bool *stop_out)
+static int replay_log(struct ppdb_db *db, uint64_t number, uint64_t *replayed, bool *stop_out)
 {
     char path[DB_PATH_MAX];
     struct ppdb_file *f;
@@ -203,10 +214,11 @@ static int replay_log(struct ppdb_db *db, uint64_t number, bool *stop_out)
     const uint8_t *p;
     size_t n;
     while ((rc = wal_reader_next(&r, &p, &n)) == 0) {
-        rc = apply_record(db, p, n);
+        rc = apply_record(db, p, n, replayed);
         if (rc == PPDB_ECORRUPT) {
             *stop_out = true;
-            rc = report_corruption(db, number, r.good_end_off, "malformed batch");
+            rc = report_corruption(db, number, r.good_end_off,
+                                   "malformed batch or sequence out of order");
             break;
         }
         if (rc)
@@ -267,8 +279,9 @@ static int recover_logs(struct ppdb_db *db, uint64_t min_log)
     size_t n = 0;
     int rc = find_logs(db, min_log, logs, &n);
     bool stop = false;
+    uint64_t replayed = 0; /* highest sequence number replayed so far */
     for (size_t i = 0; !rc && !stop && i < n; i++)
-        rc = replay_log(db, logs[i], &stop);
+        rc = replay_log(db, logs[i], &replayed, &stop);
     ppdb_free(logs);
     return rc;
 }

@@ -7,4 +7,6 @@ if(TARGET ppdb_engine)
   # kill -9 in the middle of a million writes on the real file system.
   ppdb_test(test_engine_crash SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/test_engine_crash.c
             LIBS ppdb_engine LABELS integration TIMEOUT 120)
+  # The log reader and recovery on arbitrary log bytes.
+  ppdb_fuzz(fuzz_wal SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_wal.c LIBS ppdb_engine)
 endif()
