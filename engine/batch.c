@@ -12,6 +12,9 @@
  */
 #include "engine_int.h"
 
+_Static_assert(PPDB_BATCH_HEADER == sizeof(uint64_t) + sizeof(uint32_t), "seq + count");
+_Static_assert(PPDB_VT_DEL == 0 && PPDB_VT_VALUE == 1, "entry types as in docs/formats/wal.md");
+
 static int batch_ensure_header(struct ppdb_batch *b)
 {
     if (b->rep.len >= PPDB_BATCH_HEADER)

@@ -28,6 +28,8 @@
 
 _Static_assert(PPDB_WAL_HEADER == 4 + 2 + 1, "crc + length + type");
 _Static_assert(PPDB_WAL_BLOCK - PPDB_WAL_HEADER <= UINT16_MAX, "fragment length fits u16");
+_Static_assert(PPDB_WAL_BLOCK == 32768, "block size is part of the format");
+_Static_assert(WAL_FULL == 1 && WAL_FIRST == 2 && WAL_MIDDLE == 3 && WAL_LAST == 4, "types");
 
 static uint32_t fragment_crc(uint8_t type, const uint8_t *p, size_t n)
 {
