@@ -299,8 +299,14 @@ int conn_append(struct ppdb_stream_conn *c, bool reply, const struct ppdb_envelo
         ep->stats.too_large++;
         return PPDB_ERANGE;
     }
-    if (c->batch.len + PPDB_FRAME_MSG_HDR + body_len + env_max > max_plain(ep))
-        flush(c); /* a no-op before the handshake: the batch then keeps growing */
+    if (c->batch.len + PPDB_FRAME_MSG_HDR + body_len + env_max > max_plain(ep)) {
+        if (c->state != CONN_OPEN) { /* one frame waits for the handshake, no more */
+            ep->stats.send_refused++;
+            c->want_writable = true;
+            return PPDB_EAGAIN;
+        }
+        flush(c);
+    }
     int rc = batch_start(c);
     size_t at = c->batch.len;
     if (rc == 0)

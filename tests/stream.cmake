@@ -3,3 +3,5 @@ ppdb_test(test_noise SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_noise.c LIBS pp
           LABELS unit)
 ppdb_test(test_frame SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_frame.c LIBS ppdb_stream
           LABELS unit)
+ppdb_test(test_stream_rpc SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/test_stream_rpc.c
+          LIBS ppdb_stream ppdb_env LABELS integration TIMEOUT 120)

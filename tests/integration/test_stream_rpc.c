@@ -1,0 +1,254 @@
+/*
+ * test_stream_rpc.c - request/response over encrypted streams between
+ * nodes on loopback through the libuv env: two and three nodes, a client
+ * role, a peer restarting mid-stream, a slow reader, and the inbound bound.
+ */
+#include <sodium.h>
+
+#include "test_stream_harness.h"
+
+static uint8_t key[32];
+
+static void opts(struct ppdb_stream_options *o)
+{
+    ppdb_stream_options_default(o);
+    o->handshake_timeout_ms = 3000;
+    o->request_timeout_ms = 5000;
+    o->rekey_frames = 5; /* exercise rekeying on the wire */
+}
+
+static void test_two_nodes(void)
+{
+    struct tnode a, b;
+    struct ppdb_stream_options o;
+    struct tcount c = {0};
+    opts(&o);
+    tnode_open(&a, "a", key, &o, true, 0);
+    tnode_open(&b, "b", key, &o, true, 0);
+    for (int round = 0; round < 10; round++) {
+        for (int i = 0; i < 200; i++)
+            CHECK_OK(t_ping(&a, &b.addr, &c, 0));
+        wait_done(&c, (uint32_t)(round + 1) * 200, 10000);
+    }
+    CHECK_EQ(c.ok, 2000);
+    CHECK_EQ(c.failed, 0);
+    struct ppdb_stream_stats sa = t_stats(&a), sb = t_stats(&b);
+    CHECK_EQ(sa.connected, 1); /* one connection, reused */
+    CHECK_EQ(sb.accepted, 1);
+    CHECK_EQ(sb.handshakes, 1);
+    CHECK(ppdb_node_id_equal(&b.last_peer, &a.idn.id)); /* authenticated id */
+    CHECK_EQ(b.last_role, PPDB_ROLE_NODE);
+    CHECK_LT(sa.frames_out, 2000); /* batching: fewer frames than messages */
+    CHECK_GT(sb.frames.rekeys, 0);
+    CHECK_EQ(ppdb_stream_stats_rejected(&sb), 0);
+    fprintf(stderr, "two nodes: 2000 requests in %llu frames, %llu rekeys\n",
+            (unsigned long long)sa.frames_out, (unsigned long long)sb.frames.rekeys);
+    tnode_close(&a);
+    tnode_close(&b);
+}
+
+static void test_three_nodes_and_client(void)
+{
+    struct tnode n[3], cli;
+    struct ppdb_stream_options o, oc;
+    struct tcount c = {0};
+    opts(&o);
+    for (int i = 0; i < 3; i++)
+        tnode_open(&n[i], "n", key, &o, true, 0);
+    for (int k = 0; k < 100; k++)
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++)
+                if (i != j)
+                    CHECK_OK(t_ping(&n[i], &n[j].addr, &c, 0));
+    wait_done(&c, 600, 10000);
+    CHECK_EQ(c.ok, 600);
+    for (int i = 0; i < 3; i++) {
+        struct ppdb_stream_stats s = t_stats(&n[i]);
+        CHECK_EQ(s.connected, 2);
+        CHECK_EQ(s.accepted, 2);
+        CHECK_EQ(n[i].ep.nconns, 4);
+    }
+    /* A client: throwaway key, proves the cluster key, seen as a client. */
+    opts(&oc);
+    oc.role = PPDB_ROLE_CLIENT;
+    tnode_open(&cli, "cli", key, &oc, false, 0);
+    CHECK_OK(t_ping(&cli, &n[0].addr, &c, 0));
+    wait_done(&c, 601, 5000);
+    CHECK_EQ(c.ok, 601);
+    CHECK_EQ(n[0].last_role, PPDB_ROLE_CLIENT);
+    CHECK(ppdb_node_id_equal(&n[0].last_peer, &cli.idn.id));
+    tnode_close(&cli);
+    for (int i = 0; i < 3; i++)
+        tnode_close(&n[i]);
+}
+
+/* The responder goes away with requests outstanding, then comes back on
+ * the same port: old requests fail with ECONNRESET, new ones succeed. */
+static void test_restart(void)
+{
+    struct tnode a, b;
+    struct ppdb_stream_options o;
+    struct tcount c = {0}, c2 = {0};
+    opts(&o);
+    tnode_open(&a, "a", key, &o, true, 0);
+    tnode_open(&b, "b", key, &o, true, 0);
+    b.mode = T_HOLD;
+    for (int i = 0; i < 50; i++)
+        CHECK_OK(t_ping(&a, &b.addr, &c, 0));
+    struct t_wait_done w;
+    (void)w;
+    while (b.nheld < 50)
+        run_for(10);
+    uint16_t port = b.addr.port;
+    tnode_close(&b); /* the peer dies mid-stream */
+    wait_done(&c, 50, 5000);
+    CHECK_EQ(c.resets, 50);
+    CHECK_EQ(c.ok, 0);
+    tnode_open(&b, "b2", key, &o, true, port);
+    CHECK_EQ(b.addr.port, port);
+    for (int i = 0; i < 20; i++)
+        CHECK_OK(t_ping(&a, &b.addr, &c2, 0));
+    wait_done(&c2, 20, 5000);
+    CHECK_EQ(c2.ok, 20);
+    CHECK_EQ(t_stats(&a).connected, 2);
+    tnode_close(&a);
+    tnode_close(&b);
+}
+
+struct flood {
+    struct tnode *a, *b;
+    uint32_t sent, refused, want;
+    struct ppdb_buf body;
+};
+
+static void flood_more(struct flood *f)
+{
+    while (f->sent < f->want) {
+        int rc = ppdb_stream_send(&f->a->ep, &f->b->addr, T_MSG_BLOB, f->body.data, f->body.len);
+        if (rc == PPDB_EAGAIN) {
+            f->refused++;
+            return;
+        }
+        CHECK_OK(rc);
+        f->sent++;
+    }
+}
+
+static bool blobs_in(void *arg)
+{
+    struct flood *f = arg;
+    return f->b->blobs >= f->want;
+}
+
+/* A reader that stops reading: the sender is refused at the high-water mark
+ * instead of buffering without bound, and resumes when told. */
+static void test_slow_reader(void)
+{
+    struct tnode a, b;
+    struct ppdb_stream_options o;
+    struct flood f = {&a, &b, 0, 0, 400, {0}};
+    opts(&o);
+    o.high_water = (size_t)2 << 20;
+    o.low_water = (size_t)512 << 10;
+    tnode_open(&a, "a", key, &o, true, 0);
+    tnode_open(&b, "b", key, &o, true, 0);
+    b.mode = T_PAUSE;
+    uint8_t chunk[64 << 10];
+    memset(chunk, 0x5a, sizeof(chunk));
+    ppdb_buf_init(&f.body);
+    t_body(&f.body, chunk, sizeof(chunk));
+    flood_more(&f);
+    CHECK_GT(f.refused, 0); /* refused before anything was written */
+    for (int i = 0; i < 300; i++) {
+        run_for(10);
+        flood_more(&f);
+    }
+    struct ppdb_stream_conn_info ia, ib;
+    CHECK_OK(ppdb_stream_conn_info_by_addr(&a.ep, &b.addr, &ia));
+    CHECK_OK(ppdb_stream_conn_info_by_id(&b.ep, b.paused_conn, &ib));
+    struct ppdb_stream_stats sa = t_stats(&a), sb = t_stats(&b);
+    fprintf(stderr,
+            "slow reader: sent %u of %u, refused %u, sender queued+pending %zu (peak %zu), "
+            "reader unread %zu (peak %zu), delivered %llu\n",
+            f.sent, f.want, f.refused, ia.queued_bytes + ia.pending_bytes, sa.peak_out_bytes,
+            ib.unread_bytes, sb.peak_in_bytes, (unsigned long long)b.blobs);
+    CHECK(ib.paused);
+    CHECK_LT(f.sent, f.want); /* the sender was held back */
+    CHECK_LE(sa.peak_out_bytes, o.high_water + o.max_frame);
+    CHECK_LE(sb.peak_in_bytes, (size_t)o.max_frame + (64 << 10));
+    CHECK_GT(sa.send_refused, 0);
+    /* The reader resumes: everything arrives, the sender was told to go on. */
+    CHECK_OK(ppdb_stream_pause(&b.ep, b.paused_conn, false));
+    for (int i = 0; i < 2000 && !blobs_in(&f); i++) {
+        run_for(5);
+        flood_more(&f);
+    }
+    CHECK_EQ(b.blobs, f.want);
+    CHECK_EQ(b.blob_bytes, (uint64_t)f.want * sizeof(chunk));
+    CHECK_GT(a.writable_calls, 0);
+    ppdb_buf_deinit(&f.body);
+    tnode_close(&a);
+    tnode_close(&b);
+}
+
+/* The application holds requests: at max_inbound the node stops reading,
+ * the sender hits max_inflight; answering resumes everything. */
+static void test_inbound_bound(void)
+{
+    struct tnode a, b;
+    struct ppdb_stream_options o;
+    struct tcount c = {0};
+    opts(&o);
+    o.max_inbound = 16;
+    o.max_inflight = 64;
+    tnode_open(&a, "a", key, &o, true, 0);
+    tnode_open(&b, "b", key, &o, true, 0);
+    b.mode = T_HOLD;
+    int limited = 0;
+    for (int i = 0; i < 100; i++) {
+        int rc = t_ping(&a, &b.addr, &c, 0);
+        if (rc == PPDB_ELIMIT)
+            limited++;
+        else
+            CHECK_OK(rc);
+        run_for(2); /* one request per frame */
+    }
+    CHECK_EQ(limited, 36);
+    run_for(200);
+    CHECK_LE(b.nheld, 16 + 1); /* at most the rest of one frame past the bound */
+    CHECK_GE(b.nheld, 16);
+    CHECK_GT(t_stats(&b).read_pauses, 0);
+    for (int round = 0; round < 100 && c.ok < 64; round++) {
+        uint32_t held = b.nheld;
+        b.nheld = 0;
+        struct ppdb_buf body;
+        ppdb_buf_init(&body);
+        t_body(&body, (const uint8_t *)"x", 1);
+        for (uint32_t i = 0; i < held; i++)
+            CHECK_OK(ppdb_stream_reply(&b.ep, b.held_conn[i], b.held_req[i], PPDB_MSG_PONG,
+                                       body.data, body.len));
+        ppdb_buf_deinit(&body);
+        run_for(20);
+    }
+    CHECK_EQ(c.ok, 64);
+    tnode_close(&a);
+    tnode_close(&b);
+}
+
+int main(int argc, char **argv)
+{
+    struct ppdb_alloc_stats base;
+    CHECK_OK(ppdb_wire_init());
+    t_loop_init();
+    ppdb_alloc_stats(&base);
+    randombytes_buf(key, sizeof(key));
+    test_two_nodes();
+    test_three_nodes_and_client();
+    test_restart();
+    test_slow_reader();
+    test_inbound_bound();
+    t_loop_done();
+    check_no_leaks(&base);
+    printf("test_stream_rpc: ok\n");
+    return 0;
+}
