@@ -1,0 +1,564 @@
+/*
+ * members.c - the data side of SWIM: member records as they travel, the
+ * incarnation rule book, the compact member table, the bounded broadcast
+ * queue, the Lifeguard timing math and the `lan-default` profile.
+ *
+ * Why this shape: every node holds a view of every other node, so the
+ * per-member cost decides how far the mesh scales. A member is one 72-byte
+ * array entry plus two u32 hash slots; variable metadata (client addresses,
+ * tags, later ring tokens) lives in one arena, compacted when half of it is
+ * garbage. Nothing here does I/O or reads a clock.
+ *
+ * Invariants: slots hold index + 1 of every entry exactly once (linear
+ * probing, no tombstones: removal re-inserts the rest of the cluster);
+ * count[] sums to len; every entry's meta lies inside the arena; the queue
+ * holds at most cap entries and at most one entry per (subject, accuser).
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "swim.h"
+
+/* ------------------------------------------------------------- profile */
+
+int ppdb_swim_profile(const char *name, struct ppdb_swim_params *out)
+{
+    if (!name || strcmp(name, "lan-default") != 0)
+        return PPDB_ENOTFOUND;
+    memset(out, 0, sizeof(*out));
+    snprintf(out->name, sizeof(out->name), "%s", name);
+    out->probe_interval_ms = 1000;
+    out->probe_timeout_ms = 400;
+    out->indirect_k = 3;
+    out->nack_percent = 80;
+    out->suspicion_min_per_log10n_ms = 700;
+    out->suspicion_max_mult = 6;
+    out->suspicion_k = 3;
+    out->verify_fanout = 6;
+    out->retransmit_mult = 4;
+    out->gossip_interval_ms = 200;
+    out->gossip_nodes = 3;
+    out->push_pull_interval_ms = 30000;
+    out->sync_timeout_ms = 10000;
+    out->reap_ms = 60000;
+    out->leave_ms = 2000;
+    out->max_health = 8;
+    out->max_members = 1 << 20;
+    out->max_broadcasts = 8192;
+    out->max_suspicions = 1024;
+    out->max_probes = 256;
+    return 0;
+}
+
+const char *ppdb_member_state_name(int state)
+{
+    static const char *const names[] = {"alive", "suspect", "dead", "left"};
+    return state >= 0 && state < 4 ? names[state] : "?";
+}
+
+/* ---------------------------------------------------------- timing math */
+
+uint64_t ppdb_swim_suspicion_timeout_ms(uint64_t min_ms, uint64_t max_ms, uint32_t k, uint32_t c)
+{
+    if (max_ms <= min_ms || k == 0 || c >= k)
+        return min_ms;
+    double frac = log((double)c + 1.0) / log((double)k + 1.0);
+    double t = (double)max_ms - frac * (double)(max_ms - min_ms);
+    uint64_t ms = (uint64_t)floor(t);
+    return ms < min_ms ? min_ms : ms;
+}
+
+uint64_t ppdb_swim_suspicion_min_ms(const struct ppdb_swim_params *p, uint32_t n)
+{
+    double scale = n > 10 ? log10((double)n) : 1.0;
+    return (uint64_t)((double)p->suspicion_min_per_log10n_ms * scale);
+}
+
+uint32_t ppdb_swim_retransmit_limit(const struct ppdb_swim_params *p, uint32_t n)
+{
+    uint32_t l = p->retransmit_mult * (uint32_t)ceil(log10((double)n + 1.0));
+    return l ? l : 1;
+}
+
+uint64_t ppdb_swim_push_pull_ms(const struct ppdb_swim_params *p, uint32_t n)
+{
+    if (n <= 32)
+        return p->push_pull_interval_ms;
+    double mult = ceil(log2((double)n) - log2(32.0));
+    return (uint64_t)((double)p->push_pull_interval_ms * (mult < 1 ? 1 : mult));
+}
+
+/* --------------------------------------------------------------- rules */
+
+int ppdb_swim_judge(uint8_t cur_state, uint64_t cur_inc, uint8_t state, uint64_t inc)
+{
+    PPDB_ASSERT(cur_state <= PPDB_MEMBER_LEFT && state <= PPDB_MEMBER_LEFT);
+    if (inc < cur_inc)
+        return PPDB_SWIM_IGNORE;
+    if (inc > cur_inc) /* a newer incarnation: anything goes, except stale states */
+        return PPDB_SWIM_ACCEPT;
+    /* same incarnation: only "worse" news moves the member */
+    switch (state) {
+    case PPDB_MEMBER_ALIVE:
+        return PPDB_SWIM_IGNORE; /* suspect -> alive needs a higher incarnation */
+    case PPDB_MEMBER_SUSPECT:
+        if (cur_state == PPDB_MEMBER_ALIVE)
+            return PPDB_SWIM_ACCEPT;
+        return cur_state == PPDB_MEMBER_SUSPECT ? PPDB_SWIM_CONFIRM : PPDB_SWIM_IGNORE;
+    case PPDB_MEMBER_DEAD:
+        return cur_state <= PPDB_MEMBER_SUSPECT ? PPDB_SWIM_ACCEPT : PPDB_SWIM_IGNORE;
+    default: /* left: final for its incarnation, and it overrides dead */
+        return cur_state == PPDB_MEMBER_LEFT ? PPDB_SWIM_IGNORE : PPDB_SWIM_ACCEPT;
+    }
+}
+
+bool ppdb_swim_must_refute(uint64_t self_inc, bool leaving, uint8_t state, uint64_t inc)
+{
+    if (state == PPDB_MEMBER_ALIVE)
+        return inc > self_inc; /* an older run of ours claims a newer incarnation */
+    if (state == PPDB_MEMBER_LEFT && leaving)
+        return false;
+    return inc >= self_inc;
+}
+
+/* ------------------------------------------------------------- records */
+
+static void put_addr(uint8_t *p, size_t *n, const struct ppdb_addr *a)
+{
+    size_t iplen = a->family == 6 ? 16 : 4;
+    p[(*n)++] = a->family == 6 ? 6 : 4;
+    memcpy(p + *n, a->ip, iplen);
+    *n += iplen;
+    p[(*n)++] = (uint8_t)(a->port >> 8);
+    p[(*n)++] = (uint8_t)a->port;
+}
+
+static int get_addr(struct ppdb_rd *rd, struct ppdb_addr *a)
+{
+    uint8_t fam;
+    const uint8_t *ip;
+    int rc = ppdb_rd_u8(rd, &fam);
+    if (rc)
+        return rc;
+    if (fam != 4 && fam != 6)
+        return PPDB_ECORRUPT;
+    memset(a, 0, sizeof(*a));
+    a->family = fam;
+    if ((rc = ppdb_rd_bytes(rd, fam == 6 ? 16 : 4, &ip)) != 0)
+        return rc;
+    memcpy(a->ip, ip, fam == 6 ? 16 : 4);
+    return ppdb_rd_u16be(rd, &a->port);
+}
+
+size_t ppdb_swim_rec_size(const struct ppdb_swim_rec *r)
+{
+    size_t n = 1 + PPDB_NODE_ID_LEN + ppdb_varint_len(r->incarnation);
+    if (r->has_from)
+        n += PPDB_NODE_ID_LEN;
+    if (r->full)
+        n +=
+            1 + (r->addr.family == 6 ? 16 : 4) + 2 + 1 + ppdb_varint_len(r->meta_len) + r->meta_len;
+    return n;
+}
+
+int ppdb_swim_rec_encode(struct ppdb_buf *b, const struct ppdb_swim_rec *r)
+{
+    PPDB_ASSERT(r->state <= PPDB_MEMBER_LEFT && r->meta_len <= PPDB_MEMBER_META_MAX);
+    uint8_t tmp[PPDB_REC_MAX];
+    size_t n = 0;
+    tmp[n++] =
+        (uint8_t)(r->state | (r->has_from ? PPDB_REC_F_FROM : 0) | (r->full ? PPDB_REC_F_FULL : 0));
+    memcpy(tmp + n, r->id.b, PPDB_NODE_ID_LEN);
+    n += PPDB_NODE_ID_LEN;
+    n += ppdb_varint_put(tmp + n, r->incarnation);
+    if (r->has_from) {
+        memcpy(tmp + n, r->from.b, PPDB_NODE_ID_LEN);
+        n += PPDB_NODE_ID_LEN;
+    }
+    if (r->full) {
+        put_addr(tmp, &n, &r->addr);
+        tmp[n++] = r->version;
+        n += ppdb_varint_put(tmp + n, r->meta_len);
+        if (r->meta_len)
+            memcpy(tmp + n, r->meta, r->meta_len);
+        n += r->meta_len;
+    }
+    PPDB_ASSERT(n == ppdb_swim_rec_size(r));
+    return ppdb_buf_append(b, tmp, n);
+}
+
+int ppdb_swim_rec_decode(struct ppdb_rd *rd, struct ppdb_swim_rec *out)
+{
+    uint8_t kind;
+    const uint8_t *p;
+    uint64_t v;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if ((rc = ppdb_rd_u8(rd, &kind)) != 0)
+        return rc;
+    if (kind & ~(PPDB_REC_STATE_MASK | PPDB_REC_F_FROM | PPDB_REC_F_FULL))
+        return PPDB_ECORRUPT;
+    out->state = kind & PPDB_REC_STATE_MASK;
+    out->has_from = (kind & PPDB_REC_F_FROM) != 0;
+    out->full = (kind & PPDB_REC_F_FULL) != 0;
+    if ((rc = ppdb_rd_bytes(rd, PPDB_NODE_ID_LEN, &p)) != 0)
+        return rc;
+    memcpy(out->id.b, p, PPDB_NODE_ID_LEN);
+    if ((rc = ppdb_rd_varint(rd, &out->incarnation)) != 0)
+        return rc;
+    if (out->has_from) {
+        if ((rc = ppdb_rd_bytes(rd, PPDB_NODE_ID_LEN, &p)) != 0)
+            return rc;
+        memcpy(out->from.b, p, PPDB_NODE_ID_LEN);
+    }
+    if (!out->full)
+        return 0;
+    if ((rc = get_addr(rd, &out->addr)) != 0 || (rc = ppdb_rd_u8(rd, &out->version)) != 0 ||
+        (rc = ppdb_rd_varint(rd, &v)) != 0)
+        return rc;
+    if (v > PPDB_MEMBER_META_MAX)
+        return PPDB_ERANGE;
+    out->meta_len = (uint32_t)v;
+    return ppdb_rd_bytes(rd, out->meta_len, &out->meta);
+}
+
+/* ---------------------------------------------------------------- meta */
+
+/* Meta blob: sections [u8 tag][u8 len][bytes]; unknown tags are skipped so
+ * later layers (ring tokens: tag 3) can add theirs. */
+enum { META_CLIENT = 1, META_TAG = 2 };
+
+int ppdb_swim_meta_encode(const struct ppdb_addr *clients, uint32_t nclients,
+                          const char (*tags)[PPDB_NODE_TAG_LEN], uint32_t ntags, uint8_t *out,
+                          uint32_t *len_out)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < nclients; i++) {
+        if (n + 2 + 19 > PPDB_MEMBER_META_MAX)
+            return PPDB_ERANGE;
+        out[n] = META_CLIENT;
+        size_t start = n + 2, w = start;
+        put_addr(out, &w, &clients[i]);
+        out[n + 1] = (uint8_t)(w - start);
+        n = w;
+    }
+    for (uint32_t i = 0; i < ntags; i++) {
+        size_t len = strnlen(tags[i], PPDB_NODE_TAG_LEN - 1);
+        if (n + 2 + len > PPDB_MEMBER_META_MAX)
+            return PPDB_ERANGE;
+        out[n] = META_TAG;
+        out[n + 1] = (uint8_t)len;
+        memcpy(out + n + 2, tags[i], len);
+        n += 2 + len;
+    }
+    *len_out = (uint32_t)n;
+    return 0;
+}
+
+void ppdb_swim_meta_decode(const uint8_t *meta, uint32_t len, struct ppdb_member_info *out)
+{
+    struct ppdb_rd rd;
+    ppdb_rd_init(&rd, meta, len);
+    out->nclients = out->ntags = 0;
+    while (ppdb_rd_left(&rd) >= 2) {
+        uint8_t tag, n;
+        const uint8_t *p;
+        (void)ppdb_rd_u8(&rd, &tag);
+        (void)ppdb_rd_u8(&rd, &n);
+        if (ppdb_rd_bytes(&rd, n, &p) != 0)
+            return;
+        if (tag == META_CLIENT && out->nclients < PPDB_NODE_MAX_CLIENTS) {
+            struct ppdb_rd sub;
+            ppdb_rd_init(&sub, p, n);
+            if (get_addr(&sub, &out->clients[out->nclients]) == 0)
+                out->nclients++;
+        } else if (tag == META_TAG && out->ntags < PPDB_NODE_MAX_TAGS && n < PPDB_NODE_TAG_LEN) {
+            memcpy(out->tags[out->ntags], p, n);
+            out->tags[out->ntags++][n] = '\0';
+        }
+    }
+}
+
+/* --------------------------------------------------------------- table */
+
+static uint32_t slot_of(const struct ppdb_swim_table *t, const struct ppdb_node_id *id)
+{
+    /* ids are hashes already; the seed keeps crafted ids from clustering */
+    return (uint32_t)ppdb_mix64(ppdb_load_u64le(id->b) ^ t->hash_seed) & (t->nslots - 1);
+}
+
+static void slots_put(struct ppdb_swim_table *t, uint32_t index)
+{
+    uint32_t s = slot_of(t, &t->m[index].id);
+    while (t->slots[s] != 0)
+        s = (s + 1) & (t->nslots - 1);
+    t->slots[s] = index + 1;
+}
+
+static uint32_t slots_find(const struct ppdb_swim_table *t, const struct ppdb_node_id *id)
+{
+    if (t->nslots == 0)
+        return UINT32_MAX;
+    uint32_t s = slot_of(t, id);
+    for (uint32_t probes = 0; probes < t->nslots; probes++) {
+        uint32_t v = t->slots[s];
+        if (v == 0)
+            return UINT32_MAX;
+        if (ppdb_node_id_equal(&t->m[v - 1].id, id))
+            return s;
+        s = (s + 1) & (t->nslots - 1);
+    }
+    return UINT32_MAX;
+}
+
+int ppdb_swim_table_init(struct ppdb_swim_table *t, uint32_t max, uint64_t hash_seed)
+{
+    PPDB_ASSERT(max >= 1);
+    memset(t, 0, sizeof(*t));
+    t->max = max;
+    t->hash_seed = hash_seed;
+    ppdb_buf_init(&t->arena);
+    return 0;
+}
+
+void ppdb_swim_table_deinit(struct ppdb_swim_table *t)
+{
+    ppdb_free(t->m);
+    ppdb_free(t->slots);
+    ppdb_buf_deinit(&t->arena);
+    memset(t, 0, sizeof(*t));
+}
+
+uint32_t ppdb_swim_table_find(const struct ppdb_swim_table *t, const struct ppdb_node_id *id)
+{
+    uint32_t s = slots_find(t, id);
+    return s == UINT32_MAX ? UINT32_MAX : t->slots[s] - 1;
+}
+
+static int table_grow(struct ppdb_swim_table *t)
+{
+    uint32_t alloc = t->alloc ? t->alloc * 2 : 16;
+    if (alloc > t->max)
+        alloc = t->max;
+    struct ppdb_swim_member *m = ppdb_realloc(t->m, (size_t)alloc * sizeof(*m));
+    if (!m)
+        return PPDB_ENOMEM;
+    t->m = m;
+    uint32_t nslots = 1;
+    while (nslots < alloc * 2)
+        nslots <<= 1;
+    uint32_t *slots = ppdb_calloc(nslots, sizeof(*slots));
+    if (!slots)
+        return PPDB_ENOMEM;
+    ppdb_free(t->slots);
+    t->slots = slots;
+    t->nslots = nslots;
+    t->alloc = alloc;
+    for (uint32_t i = 0; i < t->len; i++)
+        slots_put(t, i);
+    return 0;
+}
+
+static void arena_compact(struct ppdb_swim_table *t)
+{
+    struct ppdb_buf fresh;
+    ppdb_buf_init(&fresh);
+    if (ppdb_buf_reserve(&fresh, t->arena.len - t->arena_garbage) != 0) {
+        ppdb_buf_deinit(&fresh);
+        return; /* keep the garbage; correctness does not depend on compaction */
+    }
+    for (uint32_t i = 0; i < t->len; i++) {
+        uint32_t off = (uint32_t)fresh.len;
+        (void)ppdb_buf_append(&fresh, t->arena.data + t->m[i].meta_off, t->m[i].meta_len);
+        t->m[i].meta_off = off;
+    }
+    ppdb_buf_deinit(&t->arena);
+    t->arena = fresh;
+    t->arena_garbage = 0;
+}
+
+int ppdb_swim_table_set_meta(struct ppdb_swim_table *t, uint32_t i, const uint8_t *meta,
+                             uint32_t meta_len)
+{
+    PPDB_ASSERT(i < t->len && meta_len <= PPDB_MEMBER_META_MAX);
+    struct ppdb_swim_member *m = &t->m[i];
+    if (m->meta_len == meta_len && memcmp(t->arena.data + m->meta_off, meta, meta_len) == 0)
+        return 0;
+    uint32_t off = (uint32_t)t->arena.len;
+    if (meta_len && ppdb_buf_append(&t->arena, meta, meta_len) != 0)
+        return PPDB_ENOMEM;
+    t->arena_garbage += m->meta_len;
+    m->meta_off = off;
+    m->meta_len = (uint16_t)meta_len;
+    if (t->arena_garbage > 4096 && t->arena_garbage * 2 > t->arena.len)
+        arena_compact(t);
+    return 0;
+}
+
+int ppdb_swim_table_add(struct ppdb_swim_table *t, const struct ppdb_swim_member *m,
+                        const uint8_t *meta, uint32_t meta_len, uint32_t *index_out)
+{
+    PPDB_ASSERT(ppdb_swim_table_find(t, &m->id) == UINT32_MAX);
+    PPDB_ASSERT(m->state <= PPDB_MEMBER_LEFT);
+    if (t->len == t->max)
+        return PPDB_ELIMIT;
+    int rc;
+    if (t->len == t->alloc && (rc = table_grow(t)) != 0)
+        return rc;
+    uint32_t i = t->len++;
+    t->m[i] = *m;
+    t->m[i].meta_len = 0;
+    t->m[i].meta_off = (uint32_t)t->arena.len;
+    t->m[i].susp = 0;
+    slots_put(t, i);
+    t->count[m->state]++;
+    if (meta_len && (rc = ppdb_swim_table_set_meta(t, i, meta, meta_len)) != 0) {
+        ppdb_swim_table_remove(t, i);
+        return rc;
+    }
+    *index_out = i;
+    return 0;
+}
+
+/* Re-points the slot of the entry now at `from` to `to`. */
+static void slot_move(struct ppdb_swim_table *t, uint32_t from, uint32_t to)
+{
+    uint32_t s = slots_find(t, &t->m[from].id);
+    PPDB_ASSERT(s != UINT32_MAX);
+    t->slots[s] = to + 1;
+}
+
+void ppdb_swim_table_swap(struct ppdb_swim_table *t, uint32_t i, uint32_t j)
+{
+    PPDB_ASSERT(i < t->len && j < t->len);
+    if (i == j)
+        return;
+    slot_move(t, i, j);
+    slot_move(t, j, i);
+    struct ppdb_swim_member tmp = t->m[i];
+    t->m[i] = t->m[j];
+    t->m[j] = tmp;
+}
+
+void ppdb_swim_table_remove(struct ppdb_swim_table *t, uint32_t i)
+{
+    PPDB_ASSERT(i < t->len);
+    uint32_t s = slots_find(t, &t->m[i].id);
+    PPDB_ASSERT(s != UINT32_MAX);
+    t->count[t->m[i].state]--;
+    t->arena_garbage += t->m[i].meta_len;
+    uint32_t last = t->len - 1;
+    if (i != last) {
+        slot_move(t, last, i);
+        t->m[i] = t->m[last];
+    }
+    t->len--;
+    /* delete slot s and re-insert the rest of its cluster (no tombstones) */
+    t->slots[s] = 0;
+    for (uint32_t k = (s + 1) & (t->nslots - 1); t->slots[k] != 0; k = (k + 1) & (t->nslots - 1)) {
+        uint32_t v = t->slots[k];
+        t->slots[k] = 0;
+        slots_put(t, v - 1);
+    }
+}
+
+void ppdb_swim_table_set_state(struct ppdb_swim_table *t, uint32_t i, uint8_t state)
+{
+    PPDB_ASSERT(i < t->len && state <= PPDB_MEMBER_LEFT);
+    t->count[t->m[i].state]--;
+    t->m[i].state = state;
+    t->count[state]++;
+}
+
+size_t ppdb_swim_table_memory(const struct ppdb_swim_table *t)
+{
+    return (size_t)t->alloc * sizeof(*t->m) + (size_t)t->nslots * sizeof(*t->slots) + t->arena.cap;
+}
+
+/* --------------------------------------------------------------- queue */
+
+int ppdb_swim_queue_init(struct ppdb_swim_queue *q, uint32_t cap)
+{
+    PPDB_ASSERT(cap >= 1);
+    memset(q, 0, sizeof(*q));
+    q->q = ppdb_calloc(cap, sizeof(*q->q));
+    if (!q->q)
+        return PPDB_ENOMEM;
+    q->cap = cap;
+    return 0;
+}
+
+void ppdb_swim_queue_deinit(struct ppdb_swim_queue *q)
+{
+    ppdb_free(q->q);
+    memset(q, 0, sizeof(*q));
+}
+
+void ppdb_swim_queue_remove(struct ppdb_swim_queue *q, uint32_t i)
+{
+    PPDB_ASSERT(i < q->len);
+    q->q[i] = q->q[--q->len];
+}
+
+static bool supersedes(const struct ppdb_swim_bcast *old, const struct ppdb_node_id *subject,
+                       uint8_t state, uint64_t inc, const struct ppdb_node_id *from)
+{
+    if (!ppdb_node_id_equal(&old->subject, subject))
+        return false;
+    if (state == PPDB_MEMBER_SUSPECT && old->state == PPDB_MEMBER_SUSPECT &&
+        old->incarnation == inc)
+        return ppdb_node_id_equal(&old->from, from);
+    return true;
+}
+
+void ppdb_swim_queue_push(struct ppdb_swim_queue *q, const struct ppdb_node_id *subject,
+                          uint8_t state, uint64_t inc, const struct ppdb_node_id *from)
+{
+    for (uint32_t i = 0; i < q->len;) {
+        if (supersedes(&q->q[i], subject, state, inc, from))
+            ppdb_swim_queue_remove(q, i);
+        else
+            i++;
+    }
+    if (q->len == q->cap) { /* evict the entry sent most often, oldest on ties */
+        uint32_t worst = 0;
+        for (uint32_t i = 1; i < q->len; i++) {
+            const struct ppdb_swim_bcast *a = &q->q[i], *w = &q->q[worst];
+            if (a->transmits > w->transmits || (a->transmits == w->transmits && a->seq < w->seq))
+                worst = i;
+        }
+        ppdb_swim_queue_remove(q, worst);
+        q->dropped++;
+    }
+    struct ppdb_swim_bcast *b = &q->q[q->len++];
+    memset(b, 0, sizeof(*b));
+    b->subject = *subject;
+    if (from)
+        b->from = *from;
+    b->incarnation = inc;
+    b->state = state;
+    b->seq = q->next_seq++;
+}
+
+static int bcast_cmp(const void *pa, const void *pb)
+{
+    const struct ppdb_swim_bcast *a = pa, *b = pb;
+    if (a->transmits != b->transmits)
+        return a->transmits < b->transmits ? -1 : 1;
+    return a->seq > b->seq ? -1 : (a->seq < b->seq ? 1 : 0);
+}
+
+void ppdb_swim_queue_sort(struct ppdb_swim_queue *q)
+{
+    if (q->len > 1)
+        qsort(q->q, q->len, sizeof(*q->q), bcast_cmp);
+}
+
+void ppdb_swim_queue_sent(struct ppdb_swim_queue *q, uint32_t i, uint32_t limit)
+{
+    PPDB_ASSERT(i < q->len);
+    if (q->q[i].transmits < UINT8_MAX)
+        q->q[i].transmits++;
+    if (q->q[i].transmits >= limit)
+        ppdb_swim_queue_remove(q, i);
+}

@@ -1,0 +1,1043 @@
+/*
+ * swim.c - the SWIM protocol with Lifeguard (see swim.h and
+ * docs/protocols/membership.md): probing, indirect probes and nacks,
+ * suspicion with confirmations, refutation, gossip dissemination, full-state
+ * push/pull, graceful leave, reaping and local health.
+ *
+ * Built as an I/O-free state machine: entry points are the env timers it
+ * arms and the messages the host feeds it; it sends through the host's
+ * struct ppdb_swim_io and reads time and randomness only through the env.
+ *
+ * Invariants: the probe in progress (at most one) ends at the next tick;
+ * a member has a suspicion slot iff it is suspect and a slot was free;
+ * every state change goes through set_state() (counts, slot, callback);
+ * every update this node accepts is queued for retransmission.
+ */
+#include "swim.h"
+
+static const struct ppdb_wire_field f_ping[] = {
+    {.key = PPDB_SWIM_K_TARGET,
+     .kind = PPDB_WK_BIN,
+     .required = true,
+     .min_len = 20,
+     .max_len = 20},
+    {.key = PPDB_SWIM_K_UPDATES, .kind = PPDB_WK_BIN, .max_len = PPDB_DGRAM_MAX},
+};
+static const struct ppdb_wire_field f_ping_req[] = {
+    {.key = PPDB_SWIM_K_TARGET,
+     .kind = PPDB_WK_BIN,
+     .required = true,
+     .min_len = 20,
+     .max_len = 20},
+    {.key = PPDB_SWIM_K_ADDR, .kind = PPDB_WK_BIN, .required = true, .min_len = 7, .max_len = 19},
+    {.key = PPDB_SWIM_K_UPDATES, .kind = PPDB_WK_BIN, .max_len = PPDB_DGRAM_MAX},
+};
+static const struct ppdb_wire_field f_updates[] = {
+    {.key = PPDB_SWIM_K_UPDATES, .kind = PPDB_WK_BIN, .max_len = PPDB_DGRAM_MAX},
+};
+static const struct ppdb_wire_field f_sync[] = {
+    {.key = PPDB_SWIM_K_JOIN, .kind = PPDB_WK_BOOL, .required = true},
+    {.key = PPDB_SWIM_K_COUNT, .kind = PPDB_WK_UINT, .required = true},
+    {.key = PPDB_SWIM_K_MEMBERS, .kind = PPDB_WK_BIN, .required = true},
+};
+
+const struct ppdb_wire_schema ppdb_swim_dgram_schemas[] = {
+    {PPDB_MSG_SWIM_PING, "swim.ping", f_ping, PPDB_ARRAY_LEN(f_ping)},
+    {PPDB_MSG_SWIM_ACK, "swim.ack", f_updates, PPDB_ARRAY_LEN(f_updates)},
+    {PPDB_MSG_SWIM_PING_REQ, "swim.ping_req", f_ping_req, PPDB_ARRAY_LEN(f_ping_req)},
+    {PPDB_MSG_SWIM_NACK, "swim.nack", f_updates, PPDB_ARRAY_LEN(f_updates)},
+    {PPDB_MSG_SWIM_GOSSIP, "swim.gossip", f_updates, PPDB_ARRAY_LEN(f_updates)},
+};
+const uint32_t ppdb_swim_dgram_nschemas = PPDB_ARRAY_LEN(ppdb_swim_dgram_schemas);
+const struct ppdb_wire_schema ppdb_swim_stream_schemas[] = {
+    {PPDB_MSG_SWIM_SYNC, "swim.sync", f_sync, PPDB_ARRAY_LEN(f_sync)},
+    {PPDB_MSG_SWIM_SYNC_REPLY, "swim.sync_reply", f_sync, PPDB_ARRAY_LEN(f_sync)},
+};
+const uint32_t ppdb_swim_stream_nschemas = PPDB_ARRAY_LEN(ppdb_swim_stream_schemas);
+
+#define MAX_PICK 64 /* queue entries handled per message */
+
+static void tick_cb(struct ppdb_timer *t);
+static void probe_timeout_cb(struct ppdb_timer *t);
+static void gossip_cb(struct ppdb_timer *t);
+static void sync_tick_cb(struct ppdb_timer *t);
+static void reap_cb(struct ppdb_timer *t);
+static void leave_done_cb(struct ppdb_timer *t);
+static void susp_fire_cb(struct ppdb_timer *t);
+static void relay_cb(struct ppdb_timer *t);
+
+static uint64_t now_ms(struct ppdb_swim *s)
+{
+    return ppdb_env_mono_ms(s->env);
+}
+
+static void arm(struct ppdb_swim *s, struct ppdb_timer *t, uint64_t delay_ms)
+{
+    int rc = ppdb_env_timer_arm(s->env, t, delay_ms);
+    PPDB_ASSERT(rc == 0 || rc == PPDB_ECLOSED); /* the env's timer bound covers our few */
+}
+
+static bool is_self(const struct ppdb_swim *s, uint32_t i)
+{
+    return ppdb_node_id_equal(&s->tab.m[i].id, &s->self_id);
+}
+
+static uint32_t self_index(const struct ppdb_swim *s)
+{
+    uint32_t i = ppdb_swim_table_find(&s->tab, &s->self_id);
+    PPDB_ASSERT(i != UINT32_MAX);
+    return i;
+}
+
+static bool probeable(const struct ppdb_swim_member *m)
+{
+    return m->state == PPDB_MEMBER_ALIVE || m->state == PPDB_MEMBER_SUSPECT;
+}
+
+/* ------------------------------------------------------------ gossip out */
+
+static void gossip_arm(struct ppdb_swim *s)
+{
+    if (s->started && !s->left && !ppdb_timer_armed(&s->gossip_timer))
+        arm(s, &s->gossip_timer, s->p.gossip_interval_ms);
+}
+
+static void enqueue(struct ppdb_swim *s, const struct ppdb_node_id *subject, uint8_t state,
+                    uint64_t inc, const struct ppdb_node_id *from)
+{
+    uint64_t before = s->queue.dropped;
+    ppdb_swim_queue_push(&s->queue, subject, state, inc, from);
+    s->stats.queue_dropped += s->queue.dropped - before;
+    gossip_arm(s);
+}
+
+/* The record a queue entry stands for, or false when it is superseded. */
+static bool bcast_rec(const struct ppdb_swim *s, const struct ppdb_swim_bcast *b,
+                      struct ppdb_swim_rec *r)
+{
+    uint32_t i = ppdb_swim_table_find(&s->tab, &b->subject);
+    if (i == UINT32_MAX)
+        return false;
+    const struct ppdb_swim_member *m = &s->tab.m[i];
+    if (m->state != b->state || m->incarnation != b->incarnation)
+        return false;
+    memset(r, 0, sizeof(*r));
+    r->state = b->state;
+    r->id = b->subject;
+    r->incarnation = b->incarnation;
+    r->has_from = b->state == PPDB_MEMBER_SUSPECT || b->state == PPDB_MEMBER_DEAD;
+    r->from = b->from;
+    if (b->state == PPDB_MEMBER_ALIVE) {
+        r->full = true;
+        r->addr = m->addr;
+        r->version = m->version;
+        r->meta_len = m->meta_len;
+        r->meta = ppdb_swim_table_meta(&s->tab, i);
+    }
+    return true;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x > y ? -1 : (x < y ? 1 : 0);
+}
+
+/* Fills upd with as many queued updates as fit in budget bytes. */
+static void fill_updates(struct ppdb_swim *s, struct ppdb_buf *upd, size_t budget)
+{
+    uint32_t picked[MAX_PICK], npicked = 0, stale[MAX_PICK], nstale = 0;
+    uint32_t limit = ppdb_swim_retransmit_limit(&s->p, ppdb_swim_n(s));
+    ppdb_swim_queue_sort(&s->queue);
+    for (uint32_t i = 0; i < s->queue.len && npicked < MAX_PICK; i++) {
+        struct ppdb_swim_rec r;
+        if (!bcast_rec(s, &s->queue.q[i], &r)) {
+            if (nstale < MAX_PICK)
+                stale[nstale++] = i;
+            continue;
+        }
+        size_t sz = ppdb_swim_rec_size(&r);
+        if (upd->len + sz > budget) {
+            if (budget - upd->len < 30)
+                break; /* nothing useful fits any more */
+            continue;
+        }
+        if (ppdb_swim_rec_encode(upd, &r) != 0)
+            break;
+        picked[npicked++] = i;
+    }
+    s->stats.updates_sent += npicked;
+    /* count transmits and drop stale entries from the highest index down,
+     * so removal (which moves the last entry) never disturbs a pending one */
+    uint32_t all[2 * MAX_PICK], nall = 0;
+    for (uint32_t k = 0; k < npicked; k++)
+        all[nall++] = picked[k];
+    for (uint32_t k = 0; k < nstale; k++)
+        all[nall++] = stale[k] | 0x80000000u;
+    for (uint32_t k = 0; k < nall; k++) /* sort by index, descending */
+        all[k] = ((all[k] & 0x7fffffffu) << 1) | (all[k] >> 31);
+    qsort(all, nall, sizeof(all[0]), cmp_desc);
+    for (uint32_t k = 0; k < nall; k++) {
+        uint32_t i = all[k] >> 1;
+        if (all[k] & 1)
+            ppdb_swim_queue_remove(&s->queue, i);
+        else
+            ppdb_swim_queue_sent(&s->queue, i, limit);
+    }
+}
+
+static void put_addr_bin(struct ppdb_mpw *w, const struct ppdb_addr *a)
+{
+    uint8_t b[19];
+    size_t n = 0, iplen = a->family == 6 ? 16 : 4;
+    b[n++] = a->family == 6 ? 6 : 4;
+    memcpy(b + n, a->ip, iplen);
+    n += iplen;
+    b[n++] = (uint8_t)(a->port >> 8);
+    b[n++] = (uint8_t)a->port;
+    ppdb_mpw_bin(w, b, n);
+}
+
+/* Builds and sends one message with piggybacked updates. */
+static int send_msg(struct ppdb_swim *s, const struct ppdb_addr *to, uint32_t type, uint64_t req_id,
+                    const struct ppdb_node_id *target, const struct ppdb_addr *target_addr)
+{
+    struct ppdb_buf upd;
+    ppdb_buf_init(&upd);
+    size_t fixed = 1 + (target ? 23 : 0) + (target_addr ? 22 : 0) + 1 + 3;
+    fill_updates(s, &upd, PPDB_SWIM_BODY_MAX - fixed);
+    ppdb_buf_reset(&s->out);
+    struct ppdb_mpw w;
+    ppdb_mpw_init(&w, &s->out);
+    ppdb_mpw_map(&w, (target ? 1 : 0) + (target_addr ? 1 : 0) + (upd.len ? 1 : 0));
+    if (target) {
+        ppdb_mpw_uint(&w, PPDB_SWIM_K_TARGET);
+        ppdb_mpw_bin(&w, target->b, PPDB_NODE_ID_LEN);
+    }
+    if (target_addr) {
+        ppdb_mpw_uint(&w, PPDB_SWIM_K_ADDR);
+        put_addr_bin(&w, target_addr);
+    }
+    if (upd.len) {
+        ppdb_mpw_uint(&w, PPDB_SWIM_K_UPDATES);
+        ppdb_mpw_bin(&w, upd.data, upd.len);
+    }
+    ppdb_buf_deinit(&upd);
+    int rc = ppdb_mpw_error(&w);
+    if (rc == 0) {
+        PPDB_ASSERT(s->out.len <= PPDB_SWIM_BODY_MAX);
+        rc = s->io.send_msg(s->io.ctx, to, type, req_id, s->out.data, s->out.len);
+    }
+    if (rc)
+        s->stats.send_errors++;
+    s->stats.msgs_out++;
+    s->stats.bytes_out += s->out.len;
+    return rc;
+}
+
+/* ------------------------------------------------------------ suspicion */
+
+static struct ppdb_swim_susp *susp_of(struct ppdb_swim *s, uint32_t i)
+{
+    uint32_t k = s->tab.m[i].susp;
+    return k ? &s->susps[k - 1] : NULL;
+}
+
+static void susp_clear(struct ppdb_swim *s, uint32_t i)
+{
+    struct ppdb_swim_susp *x = susp_of(s, i);
+    if (!x)
+        return;
+    ppdb_env_timer_cancel(s->env, &x->timer);
+    x->used = false;
+    s->tab.m[i].susp = 0;
+}
+
+static void susp_rearm(struct ppdb_swim *s, struct ppdb_swim_susp *x)
+{
+    uint64_t t =
+        ppdb_swim_suspicion_timeout_ms(x->min_ms, x->max_ms, s->p.suspicion_k, x->nconfirm);
+    uint64_t elapsed = now_ms(s) - x->start_ms;
+    arm(s, &x->timer, t > elapsed ? t - elapsed : 0);
+}
+
+static void susp_start(struct ppdb_swim *s, uint32_t i, const struct ppdb_node_id *accuser)
+{
+    PPDB_ASSERT(s->tab.m[i].susp == 0);
+    for (uint32_t k = 0; k < s->p.max_suspicions; k++) {
+        struct ppdb_swim_susp *x = &s->susps[k];
+        if (x->used)
+            continue;
+        x->used = true;
+        x->subject = s->tab.m[i].id;
+        x->incarnation = s->tab.m[i].incarnation;
+        x->start_ms = now_ms(s);
+        x->min_ms = ppdb_swim_suspicion_min_ms(&s->p, ppdb_swim_n(s));
+        x->max_ms = x->min_ms * s->p.suspicion_max_mult;
+        x->nconfirm = 0;
+        x->accusers[0] = *accuser;
+        x->naccusers = 1;
+        s->tab.m[i].susp = k + 1;
+        s->stats.suspicions_started++;
+        susp_rearm(s, x);
+        return;
+    }
+    s->stats.suspicions_full++;
+}
+
+/* True when accuser is a new, independent confirmation. */
+static bool susp_confirm(struct ppdb_swim *s, uint32_t i, const struct ppdb_node_id *accuser)
+{
+    struct ppdb_swim_susp *x = susp_of(s, i);
+    if (!x)
+        return false;
+    for (uint32_t k = 0; k < x->naccusers; k++)
+        if (ppdb_node_id_equal(&x->accusers[k], accuser))
+            return false;
+    if (x->naccusers < PPDB_ARRAY_LEN(x->accusers))
+        x->accusers[x->naccusers++] = *accuser;
+    x->nconfirm++;
+    s->stats.confirmations++;
+    susp_rearm(s, x);
+    return true;
+}
+
+/* ------------------------------------------------------------ state */
+
+static void notify(struct ppdb_swim *s, uint32_t i, int old_state)
+{
+    if (s->io.changed)
+        s->io.changed(s->io.ctx, &s->tab.m[i], ppdb_swim_table_meta(&s->tab, i), old_state);
+}
+
+static void set_state(struct ppdb_swim *s, uint32_t i, uint8_t state, uint64_t inc)
+{
+    struct ppdb_swim_member *m = &s->tab.m[i];
+    int old = m->state;
+    if (state != PPDB_MEMBER_SUSPECT || m->incarnation != inc)
+        susp_clear(s, i);
+    m->incarnation = inc;
+    if (old != state) {
+        ppdb_swim_table_set_state(&s->tab, i, state);
+        m->state_ms = now_ms(s);
+    }
+    notify(s, i, old);
+}
+
+static void refute(struct ppdb_swim *s, uint64_t inc)
+{
+    uint32_t i = self_index(s);
+    s->tab.m[i].incarnation = inc + 1;
+    if (s->health < s->p.max_health)
+        s->health++;
+    s->stats.refutes++;
+    enqueue(s, &s->self_id, PPDB_MEMBER_ALIVE, inc + 1, NULL);
+}
+
+static void maybe_verify(struct ppdb_swim *s, const struct ppdb_node_id *id)
+{
+    if (s->nverify == PPDB_ARRAY_LEN(s->verify))
+        return;
+    if (ppdb_env_random_below(s->env, ppdb_swim_n(s)) < s->p.verify_fanout)
+        s->verify[s->nverify++] = *id;
+}
+
+static void add_member(struct ppdb_swim *s, const struct ppdb_swim_rec *r)
+{
+    struct ppdb_swim_member m;
+    memset(&m, 0, sizeof(m));
+    m.id = r->id;
+    m.state = PPDB_MEMBER_ALIVE;
+    m.version = r->version;
+    m.addr = r->addr;
+    m.incarnation = r->incarnation;
+    m.state_ms = now_ms(s);
+    uint32_t i;
+    int rc = ppdb_swim_table_add(&s->tab, &m, r->meta, r->meta_len, &i);
+    if (rc) {
+        s->stats.table_full++;
+        return;
+    }
+    /* a random place in the probe order keeps the round robin fair */
+    uint32_t j = (uint32_t)ppdb_env_random_below(s->env, s->tab.len);
+    ppdb_swim_table_swap(&s->tab, i, j);
+    s->stats.members_added++;
+    s->stats.updates_applied++;
+    enqueue(s, &r->id, PPDB_MEMBER_ALIVE, r->incarnation, NULL);
+    notify(s, j, -1);
+}
+
+static void accept_update(struct ppdb_swim *s, uint32_t i, const struct ppdb_swim_rec *r,
+                          const struct ppdb_node_id *from)
+{
+    struct ppdb_swim_member *m = &s->tab.m[i];
+    s->stats.updates_applied++;
+    if (r->state == PPDB_MEMBER_ALIVE && r->full) {
+        m->addr = r->addr; /* a moved member is updated, never duplicated */
+        m->version = r->version;
+        if (ppdb_swim_table_set_meta(&s->tab, i, r->meta, r->meta_len) != 0)
+            s->stats.table_full++;
+    }
+    bool was_suspect = m->state == PPDB_MEMBER_SUSPECT && m->incarnation == r->incarnation;
+    set_state(s, i, r->state, r->incarnation);
+    if (r->state == PPDB_MEMBER_SUSPECT && !was_suspect) {
+        susp_start(s, i, from);
+        if (!ppdb_node_id_equal(from, &s->self_id))
+            maybe_verify(s, &r->id);
+    }
+    enqueue(s, &r->id, r->state, r->incarnation, from);
+}
+
+void ppdb_swim_apply(struct ppdb_swim *s, const struct ppdb_swim_rec *r)
+{
+    const struct ppdb_node_id *from = &r->from;
+    if (ppdb_node_id_equal(&r->id, &s->self_id)) {
+        uint64_t inc = s->tab.m[self_index(s)].incarnation;
+        if (ppdb_swim_must_refute(inc, s->leaving, r->state, r->incarnation))
+            refute(s, r->incarnation);
+        return;
+    }
+    uint32_t i = ppdb_swim_table_find(&s->tab, &r->id);
+    if (i == UINT32_MAX) {
+        if (r->state == PPDB_MEMBER_ALIVE && r->full)
+            add_member(s, r);
+        else
+            s->stats.updates_ignored++;
+        return;
+    }
+    int v = ppdb_swim_judge(s->tab.m[i].state, s->tab.m[i].incarnation, r->state, r->incarnation);
+    if (v == PPDB_SWIM_ACCEPT) {
+        accept_update(s, i, r, from);
+    } else if (v == PPDB_SWIM_CONFIRM && susp_confirm(s, i, from)) {
+        enqueue(s, &r->id, PPDB_MEMBER_SUSPECT, r->incarnation, from);
+    } else {
+        s->stats.updates_ignored++;
+    }
+}
+
+/* This node accuses member i (a failed probe), or confirms a suspicion. */
+static void accuse(struct ppdb_swim *s, uint32_t i)
+{
+    struct ppdb_swim_member *m = &s->tab.m[i];
+    struct ppdb_swim_rec r;
+    memset(&r, 0, sizeof(r));
+    r.state = PPDB_MEMBER_SUSPECT;
+    r.id = m->id;
+    r.incarnation = m->incarnation;
+    r.has_from = true;
+    r.from = s->self_id;
+    struct ppdb_addr to = m->addr;
+    ppdb_swim_apply(s, &r);
+    /* tell the suspect itself, so it can refute at once */
+    (void)send_msg(s, &to, PPDB_MSG_SWIM_GOSSIP, 0, NULL, NULL);
+}
+
+static void susp_fire_cb(struct ppdb_timer *t)
+{
+    struct ppdb_swim_susp *x = t->data;
+    struct ppdb_swim *s = x->swim;
+    uint32_t i = ppdb_swim_table_find(&s->tab, &x->subject);
+    x->used = false;
+    if (i == UINT32_MAX || s->tab.m[i].state != PPDB_MEMBER_SUSPECT ||
+        s->tab.m[i].incarnation != x->incarnation)
+        return;
+    s->tab.m[i].susp = 0;
+    s->stats.deaths_declared++;
+    set_state(s, i, PPDB_MEMBER_DEAD, x->incarnation);
+    enqueue(s, &x->subject, PPDB_MEMBER_DEAD, x->incarnation, &s->self_id);
+}
+
+/* ------------------------------------------------------------ probing */
+
+static void shuffle(struct ppdb_swim *s)
+{
+    for (uint32_t i = s->tab.len; i > 1; i--) {
+        uint32_t j = (uint32_t)ppdb_env_random_below(s->env, i);
+        ppdb_swim_table_swap(&s->tab, i - 1, j);
+    }
+}
+
+static uint32_t next_target(struct ppdb_swim *s)
+{
+    while (s->nverify > 0) {
+        struct ppdb_node_id id = s->verify[--s->nverify];
+        uint32_t i = ppdb_swim_table_find(&s->tab, &id);
+        if (i != UINT32_MAX && probeable(&s->tab.m[i]))
+            return i;
+    }
+    for (uint32_t n = 0; n <= s->tab.len; n++) {
+        if (s->probe_cursor >= s->tab.len) {
+            shuffle(s);
+            s->probe_cursor = 0;
+        }
+        uint32_t i = s->probe_cursor++;
+        if (!is_self(s, i) && probeable(&s->tab.m[i]))
+            return i;
+    }
+    return UINT32_MAX;
+}
+
+static void finish_probe(struct ppdb_swim *s)
+{
+    if (!s->probe.active)
+        return;
+    s->probe.active = false;
+    ppdb_env_timer_cancel(s->env, &s->probe_timer);
+    if (s->probe.acked)
+        return;
+    s->stats.probe_failures++;
+    /* Lifeguard: missing nacks mean the fault may be ours */
+    uint32_t delta = s->probe.expected_nacks ? s->probe.expected_nacks - s->probe.nacks : 1;
+    if (s->probe.expected_nacks && s->probe.nacks > s->probe.expected_nacks)
+        delta = 0;
+    s->health = PPDB_MIN(s->p.max_health, s->health + delta);
+    uint32_t i = ppdb_swim_table_find(&s->tab, &s->probe.target);
+    if (i != UINT32_MAX && probeable(&s->tab.m[i]))
+        accuse(s, i);
+}
+
+static void start_probe(struct ppdb_swim *s)
+{
+    uint32_t i = next_target(s);
+    if (i == UINT32_MAX)
+        return;
+    memset(&s->probe, 0, sizeof(s->probe));
+    s->probe.active = true;
+    s->probe.seq = ++s->next_seq;
+    s->probe.target = s->tab.m[i].id;
+    struct ppdb_addr to = s->tab.m[i].addr;
+    struct ppdb_node_id target = s->tab.m[i].id;
+    s->stats.probes++;
+    (void)send_msg(s, &to, PPDB_MSG_SWIM_PING, s->probe.seq, &target, NULL);
+    arm(s, &s->probe_timer, ppdb_swim_scaled_ms(s->p.probe_timeout_ms, s->health));
+}
+
+static void tick_cb(struct ppdb_timer *t)
+{
+    struct ppdb_swim *s = t->data;
+    finish_probe(s);
+    if (s->leaving)
+        return;
+    start_probe(s);
+    arm(s, &s->tick_timer, ppdb_swim_scaled_ms(s->p.probe_interval_ms, s->health));
+}
+
+/* Up to k distinct random probeable members other than self and `skip`. */
+static uint32_t pick_random(struct ppdb_swim *s, const struct ppdb_node_id *skip, uint32_t k,
+                            uint32_t *out)
+{
+    uint32_t n = 0;
+    for (uint32_t tries = 0; tries < 4 * k + 8 && n < k && s->tab.len > 1; tries++) {
+        uint32_t i = (uint32_t)ppdb_env_random_below(s->env, s->tab.len);
+        if (is_self(s, i) || !probeable(&s->tab.m[i]) ||
+            (skip && ppdb_node_id_equal(&s->tab.m[i].id, skip)))
+            continue;
+        bool dup = false;
+        for (uint32_t k2 = 0; k2 < n; k2++)
+            dup = dup || out[k2] == i;
+        if (!dup)
+            out[n++] = i;
+    }
+    return n;
+}
+
+static void probe_timeout_cb(struct ppdb_timer *t)
+{
+    struct ppdb_swim *s = t->data;
+    if (!s->probe.active || s->probe.acked || s->probe.indirect)
+        return;
+    uint32_t ti = ppdb_swim_table_find(&s->tab, &s->probe.target);
+    if (ti == UINT32_MAX)
+        return;
+    struct ppdb_addr target_addr = s->tab.m[ti].addr;
+    struct ppdb_node_id target = s->probe.target;
+    uint32_t pick[16], k = PPDB_MIN(s->p.indirect_k, 16u);
+    uint32_t n = pick_random(s, &target, k, pick);
+    struct ppdb_addr relays[16];
+    for (uint32_t j = 0; j < n; j++)
+        relays[j] = s->tab.m[pick[j]].addr;
+    s->probe.indirect = true;
+    s->probe.expected_nacks = n;
+    for (uint32_t j = 0; j < n; j++) {
+        s->stats.indirect_sent++;
+        (void)send_msg(s, &relays[j], PPDB_MSG_SWIM_PING_REQ, s->probe.seq, &target, &target_addr);
+    }
+}
+
+/* ------------------------------------------------------------ relaying */
+
+static void relay_free(struct ppdb_swim_relay *r)
+{
+    ppdb_env_timer_cancel(r->swim->env, &r->timer);
+    r->used = false;
+}
+
+static void relay_cb(struct ppdb_timer *t)
+{
+    struct ppdb_swim_relay *r = t->data;
+    struct ppdb_swim *s = r->swim;
+    if (r->nacked) {
+        relay_free(r);
+        return;
+    }
+    r->nacked = true;
+    s->stats.nacks_sent++;
+    struct ppdb_addr to = r->requester;
+    uint64_t seq = r->req_seq;
+    arm(s, &r->timer, s->p.probe_interval_ms);
+    (void)send_msg(s, &to, PPDB_MSG_SWIM_NACK, seq, NULL, NULL);
+}
+
+static void on_ping_req(struct ppdb_swim *s, const struct ppdb_addr *from, uint64_t req_seq,
+                        const msgpack_object *body)
+{
+    struct ppdb_node_id target;
+    const uint8_t *ab;
+    size_t alen;
+    struct ppdb_addr addr;
+    if (ppdb_mp_get_bin_fixed(body, PPDB_SWIM_K_TARGET, target.b, PPDB_NODE_ID_LEN) != 0 ||
+        ppdb_mp_get_bin(body, PPDB_SWIM_K_ADDR, &ab, &alen) != 0) {
+        s->stats.bad_msgs++;
+        return;
+    }
+    struct ppdb_rd rd;
+    ppdb_rd_init(&rd, ab, alen);
+    uint8_t fam;
+    const uint8_t *ip;
+    memset(&addr, 0, sizeof(addr));
+    if (ppdb_rd_u8(&rd, &fam) != 0 || (fam != 4 && fam != 6) ||
+        ppdb_rd_bytes(&rd, fam == 6 ? 16 : 4, &ip) != 0 || ppdb_rd_u16be(&rd, &addr.port) != 0) {
+        s->stats.bad_msgs++;
+        return;
+    }
+    addr.family = fam;
+    memcpy(addr.ip, ip, fam == 6 ? 16 : 4);
+    for (uint32_t k = 0; k < s->p.max_probes; k++) {
+        struct ppdb_swim_relay *r = &s->relays[k];
+        if (r->used)
+            continue;
+        r->used = true;
+        r->nacked = false;
+        r->seq = ++s->next_seq;
+        r->req_seq = req_seq;
+        r->requester = *from;
+        s->stats.indirect_relayed++;
+        arm(s, &r->timer, s->p.probe_timeout_ms * s->p.nack_percent / 100);
+        (void)send_msg(s, &addr, PPDB_MSG_SWIM_PING, r->seq, &target, NULL);
+        return;
+    }
+    s->stats.probes_full++;
+}
+
+static void on_ack(struct ppdb_swim *s, uint64_t seq)
+{
+    if (s->probe.active && seq == s->probe.seq) {
+        if (!s->probe.acked) {
+            s->probe.acked = true;
+            s->stats.probe_acks++;
+            if (s->health > 0)
+                s->health--;
+            ppdb_env_timer_cancel(s->env, &s->probe_timer);
+        }
+        return;
+    }
+    for (uint32_t k = 0; k < s->p.max_probes; k++) {
+        struct ppdb_swim_relay *r = &s->relays[k];
+        if (r->used && r->seq == seq) {
+            struct ppdb_addr to = r->requester;
+            uint64_t req = r->req_seq;
+            relay_free(r);
+            s->stats.acks_relayed++;
+            (void)send_msg(s, &to, PPDB_MSG_SWIM_ACK, req, NULL, NULL);
+            return;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ messages in */
+
+static void apply_updates(struct ppdb_swim *s, const msgpack_object *body,
+                          const struct ppdb_node_id *sender)
+{
+    const uint8_t *p;
+    size_t n;
+    if (ppdb_mp_get_bin(body, PPDB_SWIM_K_UPDATES, &p, &n) != 0)
+        return;
+    struct ppdb_rd rd;
+    ppdb_rd_init(&rd, p, n);
+    while (ppdb_rd_left(&rd) > 0) {
+        struct ppdb_swim_rec r;
+        if (ppdb_swim_rec_decode(&rd, &r) != 0) {
+            s->stats.bad_msgs++;
+            return;
+        }
+        if (!r.has_from)
+            r.from = *sender;
+        ppdb_swim_apply(s, &r);
+    }
+}
+
+void ppdb_swim_on_message(struct ppdb_swim *s, const struct ppdb_addr *from,
+                          const struct ppdb_envelope *msg)
+{
+    const msgpack_object *body = msg->body;
+    uint64_t rid = msg->hdr.request_id;
+    struct ppdb_node_id target;
+    s->stats.msgs_in++;
+    apply_updates(s, body, &msg->hdr.sender);
+    switch (msg->hdr.type) {
+    case PPDB_MSG_SWIM_PING:
+        if (ppdb_mp_get_bin_fixed(body, PPDB_SWIM_K_TARGET, target.b, PPDB_NODE_ID_LEN) != 0 ||
+            !ppdb_node_id_equal(&target, &s->self_id)) {
+            s->stats.bad_msgs++; /* e.g. another node now at an old address */
+            return;
+        }
+        (void)send_msg(s, from, PPDB_MSG_SWIM_ACK, rid, NULL, NULL);
+        return;
+    case PPDB_MSG_SWIM_ACK:
+        on_ack(s, rid);
+        return;
+    case PPDB_MSG_SWIM_PING_REQ:
+        if (!s->left)
+            on_ping_req(s, from, rid, body);
+        return;
+    case PPDB_MSG_SWIM_NACK:
+        if (s->probe.active && rid == s->probe.seq) {
+            s->probe.nacks++;
+            s->stats.nacks_received++;
+        }
+        return;
+    case PPDB_MSG_SWIM_GOSSIP:
+        return;
+    default:
+        s->stats.bad_msgs++;
+    }
+}
+
+/* ------------------------------------------------------------ gossip tick */
+
+static void gossip_cb(struct ppdb_timer *t)
+{
+    struct ppdb_swim *s = t->data;
+    if (s->queue.len == 0 || s->left)
+        return;
+    uint32_t pick[16];
+    uint32_t n = pick_random(s, NULL, PPDB_MIN(s->p.gossip_nodes, 16u), pick);
+    struct ppdb_addr to[16];
+    for (uint32_t k = 0; k < n; k++)
+        to[k] = s->tab.m[pick[k]].addr;
+    for (uint32_t k = 0; k < n && s->queue.len > 0; k++) {
+        s->stats.gossip_msgs++;
+        (void)send_msg(s, &to[k], PPDB_MSG_SWIM_GOSSIP, 0, NULL, NULL);
+    }
+    if (s->queue.len > 0 && n > 0)
+        arm(s, &s->gossip_timer, s->p.gossip_interval_ms);
+}
+
+/* ------------------------------------------------------------ push/pull */
+
+static int encode_state(struct ppdb_swim *s, bool join, struct ppdb_buf *out)
+{
+    struct ppdb_buf recs;
+    ppdb_buf_init(&recs);
+    for (uint32_t i = 0; i < s->tab.len; i++) {
+        const struct ppdb_swim_member *m = &s->tab.m[i];
+        struct ppdb_swim_rec r = {.state = m->state,
+                                  .full = true,
+                                  .id = m->id,
+                                  .incarnation = m->incarnation,
+                                  .addr = m->addr,
+                                  .version = m->version,
+                                  .meta_len = m->meta_len,
+                                  .meta = ppdb_swim_table_meta(&s->tab, i)};
+        if (ppdb_swim_rec_encode(&recs, &r) != 0) {
+            ppdb_buf_deinit(&recs);
+            return PPDB_ENOMEM;
+        }
+    }
+    struct ppdb_mpw w;
+    ppdb_mpw_init(&w, out);
+    ppdb_mpw_map(&w, 3);
+    ppdb_mpw_uint(&w, PPDB_SWIM_K_JOIN);
+    ppdb_mpw_bool(&w, join);
+    ppdb_mpw_uint(&w, PPDB_SWIM_K_COUNT);
+    ppdb_mpw_uint(&w, s->tab.len);
+    ppdb_mpw_uint(&w, PPDB_SWIM_K_MEMBERS);
+    ppdb_mpw_bin(&w, recs.data, recs.len);
+    ppdb_buf_deinit(&recs);
+    return ppdb_mpw_error(&w);
+}
+
+/* Merges a remote state: their dead is only our suspicion (memberlist's
+ * rule: a stale view must not kill a live member outright). */
+static int merge_state(struct ppdb_swim *s, const struct ppdb_node_id *peer,
+                       const msgpack_object *body)
+{
+    const uint8_t *p;
+    size_t n;
+    int rc = ppdb_mp_get_bin(body, PPDB_SWIM_K_MEMBERS, &p, &n);
+    if (rc)
+        return rc;
+    struct ppdb_rd rd;
+    ppdb_rd_init(&rd, p, n);
+    while (ppdb_rd_left(&rd) > 0) {
+        struct ppdb_swim_rec r;
+        if ((rc = ppdb_swim_rec_decode(&rd, &r)) != 0)
+            return PPDB_EPROTO;
+        if (r.state == PPDB_MEMBER_DEAD)
+            r.state = PPDB_MEMBER_SUSPECT;
+        if (r.state == PPDB_MEMBER_SUSPECT) {
+            r.has_from = true;
+            r.from = *peer;
+        }
+        ppdb_swim_apply(s, &r);
+    }
+    return 0;
+}
+
+int ppdb_swim_on_sync(struct ppdb_swim *s, const struct ppdb_node_id *peer,
+                      const msgpack_object *body, struct ppdb_buf *reply)
+{
+    int rc = encode_state(s, false, reply);
+    if (rc)
+        return rc;
+    s->stats.syncs_served++;
+    s->stats.sync_bytes += reply->len;
+    return merge_state(s, peer, body);
+}
+
+static void sync_done_cb(void *data, int status, const uint8_t *reply, size_t len)
+{
+    struct ppdb_swim_sync_ctx *c = data;
+    struct ppdb_swim *s = c->swim;
+    c->used = false;
+    if (status != 0) {
+        s->stats.syncs_failed++;
+        return;
+    }
+    s->stats.sync_bytes += len;
+    struct ppdb_mp_doc doc;
+    if (ppdb_mp_parse(reply, len, NULL, &doc, NULL) != 0) {
+        s->stats.syncs_failed++;
+        return;
+    }
+    /* the peer's id travels in its records; the reply's accuser for dead
+     * members is unknown here, so use a zero id (never a real member) */
+    struct ppdb_node_id anon;
+    memset(&anon, 0, sizeof(anon));
+    if (merge_state(s, &anon, &doc.root) == 0)
+        s->stats.syncs_ok++;
+    else
+        s->stats.syncs_failed++;
+    ppdb_mp_doc_deinit(&doc);
+}
+
+static void sync_with(struct ppdb_swim *s, const struct ppdb_addr *to, bool join)
+{
+    struct ppdb_swim_sync_ctx *c = NULL;
+    for (uint32_t k = 0; k < PPDB_ARRAY_LEN(s->syncs) && !c; k++)
+        if (!s->syncs[k].used)
+            c = &s->syncs[k];
+    if (!c) {
+        s->stats.syncs_failed++;
+        return;
+    }
+    struct ppdb_buf body;
+    ppdb_buf_init(&body);
+    int rc = encode_state(s, join, &body);
+    if (rc == 0) {
+        c->used = true;
+        c->swim = s;
+        s->stats.syncs_started++;
+        s->stats.sync_bytes += body.len;
+        rc = s->io.sync_request(s->io.ctx, to, body.data, body.len, s->p.sync_timeout_ms,
+                                sync_done_cb, c);
+        if (rc)
+            c->used = false;
+    }
+    if (rc)
+        s->stats.syncs_failed++;
+    ppdb_buf_deinit(&body);
+}
+
+static void sync_tick_cb(struct ppdb_timer *t)
+{
+    struct ppdb_swim *s = t->data;
+    if (s->leaving)
+        return;
+    uint32_t n = ppdb_swim_n(s);
+    if (n <= 1 && s->nseeds > 0) { /* alone: (re)join through the seeds */
+        for (uint32_t k = 0; k < s->nseeds; k++)
+            sync_with(s, &s->seeds[k], true);
+        arm(s, &s->sync_timer,
+            PPDB_MIN(s->p.sync_timeout_ms, 2000u) + ppdb_env_random_below(s->env, 1000));
+        return;
+    }
+    uint32_t pick;
+    if (pick_random(s, NULL, 1, &pick) == 1) {
+        struct ppdb_addr to = s->tab.m[pick].addr;
+        sync_with(s, &to, false);
+    }
+    uint64_t base = ppdb_swim_push_pull_ms(&s->p, n);
+    arm(s, &s->sync_timer, base / 2 + ppdb_env_random_below(s->env, base));
+}
+
+/* ------------------------------------------------------------ reaping */
+
+static void reap_cb(struct ppdb_timer *t)
+{
+    struct ppdb_swim *s = t->data;
+    uint64_t now = now_ms(s);
+    if (s->tab.count[PPDB_MEMBER_DEAD] + s->tab.count[PPDB_MEMBER_LEFT] > 0) {
+        for (uint32_t i = s->tab.len; i-- > 0;) {
+            const struct ppdb_swim_member *m = &s->tab.m[i];
+            if ((m->state == PPDB_MEMBER_DEAD || m->state == PPDB_MEMBER_LEFT) &&
+                now - m->state_ms >= s->p.reap_ms && !is_self(s, i)) {
+                ppdb_swim_table_remove(&s->tab, i);
+                s->stats.members_reaped++;
+            }
+        }
+    }
+    arm(s, &s->reap_timer, PPDB_MAX(1000u, s->p.reap_ms / 4));
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int ppdb_swim_init(struct ppdb_swim *s, struct ppdb_env *env, const struct ppdb_swim_params *p,
+                   const struct ppdb_swim_io *io, const struct ppdb_node_id *self_id,
+                   const struct ppdb_addr *self_addr, uint64_t incarnation, const uint8_t *meta,
+                   uint32_t meta_len)
+{
+    PPDB_ASSERT(io->send_msg && io->sync_request);
+    memset(s, 0, sizeof(*s));
+    if (p->max_suspicions == 0 || p->max_probes == 0 || p->max_broadcasts == 0 ||
+        p->max_members < 2 || p->probe_interval_ms == 0 || p->probe_timeout_ms == 0 ||
+        p->probe_timeout_ms >= p->probe_interval_ms || p->gossip_interval_ms == 0 ||
+        meta_len > PPDB_MEMBER_META_MAX)
+        return PPDB_EINVAL;
+    s->env = env;
+    s->p = *p;
+    s->io = *io;
+    s->self_id = *self_id;
+    ppdb_buf_init(&s->out);
+    int rc = ppdb_swim_table_init(&s->tab, p->max_members, ppdb_env_random_u64(env));
+    if (rc == 0)
+        rc = ppdb_swim_queue_init(&s->queue, p->max_broadcasts);
+    s->susps = ppdb_calloc(p->max_suspicions, sizeof(*s->susps));
+    s->relays = ppdb_calloc(p->max_probes, sizeof(*s->relays));
+    if (rc == 0 && (!s->susps || !s->relays))
+        rc = PPDB_ENOMEM;
+    if (rc) {
+        ppdb_swim_deinit(s);
+        return rc;
+    }
+    for (uint32_t k = 0; k < p->max_suspicions; k++) {
+        s->susps[k].swim = s;
+        ppdb_timer_init(&s->susps[k].timer, susp_fire_cb, &s->susps[k]);
+    }
+    for (uint32_t k = 0; k < p->max_probes; k++) {
+        s->relays[k].swim = s;
+        ppdb_timer_init(&s->relays[k].timer, relay_cb, &s->relays[k]);
+    }
+    ppdb_timer_init(&s->tick_timer, tick_cb, s);
+    ppdb_timer_init(&s->probe_timer, probe_timeout_cb, s);
+    ppdb_timer_init(&s->gossip_timer, gossip_cb, s);
+    ppdb_timer_init(&s->sync_timer, sync_tick_cb, s);
+    ppdb_timer_init(&s->reap_timer, reap_cb, s);
+    ppdb_timer_init(&s->leave_timer, leave_done_cb, s);
+    struct ppdb_swim_member self = {.id = *self_id,
+                                    .state = PPDB_MEMBER_ALIVE,
+                                    .version = PPDB_SWIM_VERSION,
+                                    .addr = *self_addr,
+                                    .incarnation = incarnation,
+                                    .state_ms = now_ms(s)};
+    uint32_t i;
+    rc = ppdb_swim_table_add(&s->tab, &self, meta, meta_len, &i);
+    if (rc) {
+        ppdb_swim_deinit(s);
+        return rc;
+    }
+    return 0;
+}
+
+void ppdb_swim_deinit(struct ppdb_swim *s)
+{
+    if (!s->env)
+        return;
+    struct ppdb_timer *timers[] = {&s->tick_timer, &s->probe_timer, &s->gossip_timer,
+                                   &s->sync_timer, &s->reap_timer,  &s->leave_timer};
+    for (size_t k = 0; k < PPDB_ARRAY_LEN(timers); k++)
+        if (timers[k]->cb)
+            ppdb_env_timer_cancel(s->env, timers[k]);
+    for (uint32_t k = 0; s->susps && k < s->p.max_suspicions; k++)
+        ppdb_env_timer_cancel(s->env, &s->susps[k].timer);
+    for (uint32_t k = 0; s->relays && k < s->p.max_probes; k++)
+        ppdb_env_timer_cancel(s->env, &s->relays[k].timer);
+    ppdb_free(s->susps);
+    ppdb_free(s->relays);
+    ppdb_swim_queue_deinit(&s->queue);
+    ppdb_swim_table_deinit(&s->tab);
+    ppdb_buf_deinit(&s->out);
+    s->env = NULL;
+}
+
+int ppdb_swim_start(struct ppdb_swim *s, const struct ppdb_addr *seeds, uint32_t nseeds)
+{
+    if (s->started || nseeds > PPDB_NODE_MAX_SEEDS)
+        return PPDB_EINVAL;
+    s->started = true;
+    s->nseeds = nseeds;
+    memcpy(s->seeds, seeds, nseeds * sizeof(*seeds));
+    uint32_t i = self_index(s);
+    enqueue(s, &s->self_id, PPDB_MEMBER_ALIVE, s->tab.m[i].incarnation, NULL);
+    arm(s, &s->tick_timer, ppdb_env_random_below(s->env, s->p.probe_interval_ms));
+    arm(s, &s->reap_timer, PPDB_MAX(1000u, s->p.reap_ms / 4));
+    for (uint32_t k = 0; k < nseeds; k++)
+        sync_with(s, &seeds[k], true);
+    uint64_t first =
+        nseeds ? PPDB_MIN(s->p.sync_timeout_ms, 2000u) : ppdb_swim_push_pull_ms(&s->p, 1);
+    arm(s, &s->sync_timer, first + ppdb_env_random_below(s->env, 1000));
+    return 0;
+}
+
+static void leave_done_cb(struct ppdb_timer *t)
+{
+    struct ppdb_swim *s = t->data;
+    s->left = true;
+    ppdb_env_timer_cancel(s->env, &s->gossip_timer);
+    ppdb_env_timer_cancel(s->env, &s->sync_timer);
+    if (s->leave_cb)
+        s->leave_cb(s->leave_data, 0);
+}
+
+int ppdb_swim_leave(struct ppdb_swim *s, ppdb_node_done_cb cb, void *data)
+{
+    if (!s->started || s->leaving)
+        return PPDB_EINVAL;
+    s->leaving = true;
+    s->leave_cb = cb;
+    s->leave_data = data;
+    ppdb_env_timer_cancel(s->env, &s->tick_timer);
+    finish_probe(s);
+    uint32_t i = self_index(s);
+    set_state(s, i, PPDB_MEMBER_LEFT, s->tab.m[i].incarnation);
+    enqueue(s, &s->self_id, PPDB_MEMBER_LEFT, s->tab.m[i].incarnation, NULL);
+    arm(s, &s->leave_timer, s->p.leave_ms);
+    return 0;
+}
+
+void ppdb_swim_member_info(const struct ppdb_swim *s, uint32_t i, struct ppdb_member_info *out)
+{
+    PPDB_ASSERT(i < s->tab.len);
+    const struct ppdb_swim_member *m = &s->tab.m[i];
+    out->id = m->id;
+    out->addr = m->addr;
+    out->incarnation = m->incarnation;
+    out->state = m->state;
+    out->version = m->version;
+    out->self = is_self(s, i);
+    out->state_ms = m->state_ms;
+    out->meta_len = m->meta_len;
+    memcpy(out->meta, ppdb_swim_table_meta(&s->tab, i), m->meta_len);
+    ppdb_swim_meta_decode(out->meta, out->meta_len, out);
+}

@@ -1,0 +1,324 @@
+/*
+ * swim.h - SWIM membership with Lifeguard, as an I/O-free state machine.
+ *
+ * Internal to the peer module (the node, peer/node.c, is its only host; the
+ * unit tests reach in). The protocol is described in
+ * docs/protocols/membership.md; in short:
+ *
+ *   probe     every probe interval (x local health) one member, taken in a
+ *             randomized round-robin order, gets a PING; no ACK within the
+ *             probe timeout: k members get a PING_REQ and probe it for us
+ *             (they NACK when it stays silent, Lifeguard); no ACK by the end
+ *             of the period: the member is suspected.
+ *   suspect   a suspicion times out between min and max (Lifeguard): it
+ *             starts at max and shrinks as independent confirmations
+ *             arrive; the suspect itself is told, so it can refute with a
+ *             higher incarnation. A timed-out suspicion declares it dead.
+ *   gossip    every update (alive, suspect, dead, left) is queued in a
+ *             bounded broadcast queue and piggybacked on every message
+ *             (and on GOSSIP messages to a few random members while the
+ *             queue is not empty) until sent retransmit_mult*log10(N) times.
+ *   sync      full-state push/pull over a reliable stream with one random
+ *             member, its interval scaled with N; a join is a push/pull
+ *             with each seed.
+ *   health    Lifeguard's local health: missed ACKs and NACKs and refuted
+ *             suspicions of ourselves raise a score that stretches our
+ *             probe interval and timeout, so a slow node backs off.
+ *
+ * The host supplies two transports through struct ppdb_swim_io: datagrams
+ * (sealed by the node) and a request/response exchange for push/pull. That
+ * interface is all SWIM knows of the network.
+ */
+#ifndef PPDB_SWIM_H
+#define PPDB_SWIM_H
+
+#include "ppdb_peer.h"
+
+/* ------------------------------------------------------------ wire types */
+
+#define PPDB_SWIM_VERSION 1
+
+#define PPDB_MSG_SWIM_PING       0x10 /* {0: target id, 7?: updates} */
+#define PPDB_MSG_SWIM_ACK        0x11 /* {7?: updates}, request id = the ping's */
+#define PPDB_MSG_SWIM_PING_REQ   0x12 /* {0: target id, 1: target addr, 7?: updates} */
+#define PPDB_MSG_SWIM_NACK       0x13 /* {7?: updates}, request id = the ping-req's */
+#define PPDB_MSG_SWIM_GOSSIP     0x14 /* {7: updates} */
+#define PPDB_MSG_SWIM_SYNC       0x15 /* stream request {0: join, 1: count, 2: members} */
+#define PPDB_MSG_SWIM_SYNC_REPLY 0x16 /* stream reply, same body */
+#define PPDB_MSG_SWIM_CHUNK      0x1F /* interim stream transport chunk (peer/xfer.c) */
+
+#define PPDB_SWIM_K_TARGET  0
+#define PPDB_SWIM_K_ADDR    1
+#define PPDB_SWIM_K_UPDATES 7
+#define PPDB_SWIM_K_JOIN    0
+#define PPDB_SWIM_K_COUNT   1
+#define PPDB_SWIM_K_MEMBERS 2
+
+/* Envelope bytes around a body: map, version, type, sender, request id. */
+#define PPDB_SWIM_ENVELOPE_MAX 48
+/* Largest SWIM datagram body: sealing it never exceeds PPDB_DGRAM_MAX. */
+#define PPDB_SWIM_BODY_MAX (PPDB_DGRAM_MAX_PLAIN - PPDB_SWIM_ENVELOPE_MAX)
+
+/* The SWIM schemas (datagram types, then the two stream types). */
+extern const struct ppdb_wire_schema ppdb_swim_dgram_schemas[];
+extern const uint32_t ppdb_swim_dgram_nschemas;
+extern const struct ppdb_wire_schema ppdb_swim_stream_schemas[];
+extern const uint32_t ppdb_swim_stream_nschemas;
+
+/* --------------------------------------------------------- member records */
+
+/* A member update as it travels (docs/protocols/membership.md, "records"):
+ *   u8 kind = state | PPDB_REC_F_FROM | PPDB_REC_F_FULL
+ *   20 node id, varint incarnation
+ *   [F_FROM] 20 accuser id
+ *   [F_FULL] u8 family (4|6), 4|16 ip, u16be port, u8 version,
+ *            varint meta length, meta bytes */
+#define PPDB_REC_STATE_MASK 0x03
+#define PPDB_REC_F_FROM     0x10
+#define PPDB_REC_F_FULL     0x20
+#define PPDB_REC_MAX        (1 + 20 + 10 + 20 + 1 + 16 + 2 + 1 + 2 + PPDB_MEMBER_META_MAX)
+
+struct ppdb_swim_rec {
+    uint8_t state;
+    bool has_from, full;
+    struct ppdb_node_id id, from;
+    uint64_t incarnation;
+    struct ppdb_addr addr;
+    uint8_t version;
+    uint32_t meta_len;
+    const uint8_t *meta; /* borrowed from the decoded bytes */
+};
+/* Appends one record; PPDB_ENOMEM. */
+int ppdb_swim_rec_encode(struct ppdb_buf *b, const struct ppdb_swim_rec *r);
+size_t ppdb_swim_rec_size(const struct ppdb_swim_rec *r);
+/* Decodes one record; ETRUNC / ECORRUPT / ERANGE leave rd unspecified. */
+int ppdb_swim_rec_decode(struct ppdb_rd *rd, struct ppdb_swim_rec *out);
+
+/* ------------------------------------------------------------- the rules */
+
+enum ppdb_swim_verdict {
+    PPDB_SWIM_IGNORE = 0, /* stale or overridden: drop */
+    PPDB_SWIM_ACCEPT = 1, /* apply the update */
+    PPDB_SWIM_CONFIRM = 2 /* the same suspicion again: count the accuser */
+};
+/* What an update (state, inc) does to a known member (cur_state, cur_inc)
+ * of another node. Pure; the whole incarnation rule book is here:
+ * alive needs a higher incarnation (suspect -> alive only so), suspect
+ * beats alive at the same incarnation, dead beats alive and suspect, left
+ * is final for its incarnation, nothing beats dead or left at or below
+ * their incarnation except left over dead. */
+int ppdb_swim_judge(uint8_t cur_state, uint64_t cur_inc, uint8_t state, uint64_t inc);
+/* Whether an update about ourselves must be refuted. */
+bool ppdb_swim_must_refute(uint64_t self_inc, bool leaving, uint8_t state, uint64_t inc);
+
+/* Lifeguard suspicion timeout after c independent confirmations:
+ * max - (max - min) * log(c + 1) / log(k + 1), never below min. */
+uint64_t ppdb_swim_suspicion_timeout_ms(uint64_t min_ms, uint64_t max_ms, uint32_t k, uint32_t c);
+/* min suspicion for n members: per_log10n_ms * max(1, log10(n)). */
+uint64_t ppdb_swim_suspicion_min_ms(const struct ppdb_swim_params *p, uint32_t n);
+/* retransmit_mult * ceil(log10(n + 1)), at least 1. */
+uint32_t ppdb_swim_retransmit_limit(const struct ppdb_swim_params *p, uint32_t n);
+/* push_pull_interval * max(1, ceil(log2(n) - log2(32))). */
+uint64_t ppdb_swim_push_pull_ms(const struct ppdb_swim_params *p, uint32_t n);
+/* Probe interval or timeout stretched by local health: base * (health + 1). */
+static inline uint64_t ppdb_swim_scaled_ms(uint64_t base_ms, uint32_t health)
+{
+    return base_ms * (health + 1);
+}
+
+/* ------------------------------------------------------------ member table */
+
+/* One member: 72 bytes, plus 8 bytes of hash slots. Metadata (client
+ * addresses, tags, ring tokens) lives in one shared arena, not here. */
+struct ppdb_swim_member {
+    struct ppdb_node_id id;
+    uint8_t state;
+    uint8_t version;
+    uint16_t meta_len;
+    struct ppdb_addr addr;
+    uint32_t meta_off; /* into the table's arena */
+    uint64_t incarnation;
+    uint64_t state_ms; /* mono_ms of the last state change */
+    uint32_t susp;     /* suspicion slot + 1; 0: none */
+    uint32_t reserved_;
+};
+
+/* Members in one array (probe order: shuffled in place each round), ids
+ * hashed into an open-addressing table of indices. No per-member heap
+ * allocation: the array, the slots and the arena grow by doubling, up to
+ * max members. */
+struct ppdb_swim_table {
+    struct ppdb_swim_member *m;
+    uint32_t len, alloc, max;
+    uint32_t *slots; /* index + 1; 0 = empty; nslots = 2 * alloc, a power of two */
+    uint32_t nslots;
+    struct ppdb_buf arena;
+    size_t arena_garbage;
+    uint32_t count[4]; /* members by state */
+    uint64_t hash_seed;
+};
+
+int ppdb_swim_table_init(struct ppdb_swim_table *t, uint32_t max, uint64_t hash_seed);
+void ppdb_swim_table_deinit(struct ppdb_swim_table *t);
+/* Index of id or UINT32_MAX. */
+uint32_t ppdb_swim_table_find(const struct ppdb_swim_table *t, const struct ppdb_node_id *id);
+/* Appends a member (its id must be new); ELIMIT at max, ENOMEM. */
+int ppdb_swim_table_add(struct ppdb_swim_table *t, const struct ppdb_swim_member *m,
+                        const uint8_t *meta, uint32_t meta_len, uint32_t *index_out);
+/* Removes entry i; the last entry moves into i. */
+void ppdb_swim_table_remove(struct ppdb_swim_table *t, uint32_t i);
+void ppdb_swim_table_swap(struct ppdb_swim_table *t, uint32_t i, uint32_t j);
+int ppdb_swim_table_set_meta(struct ppdb_swim_table *t, uint32_t i, const uint8_t *meta,
+                             uint32_t meta_len);
+static inline const uint8_t *ppdb_swim_table_meta(const struct ppdb_swim_table *t, uint32_t i)
+{
+    return t->arena.data + t->m[i].meta_off;
+}
+void ppdb_swim_table_set_state(struct ppdb_swim_table *t, uint32_t i, uint8_t state);
+/* All memory the table holds. */
+size_t ppdb_swim_table_memory(const struct ppdb_swim_table *t);
+
+/* --------------------------------------------------------- broadcast queue */
+
+/* A pending update: which member, which state at which incarnation, and for
+ * suspicions the accuser. Bytes are encoded from the member table when sent;
+ * an entry whose member has moved on is dropped as superseded. */
+struct ppdb_swim_bcast {
+    struct ppdb_node_id subject, from;
+    uint64_t incarnation;
+    uint64_t seq; /* insertion order: newer first among equal transmits */
+    uint8_t state;
+    uint8_t transmits;
+};
+
+struct ppdb_swim_queue {
+    struct ppdb_swim_bcast *q;
+    uint32_t len, cap;
+    uint64_t next_seq;
+    uint64_t dropped; /* evicted because the queue was full */
+};
+
+int ppdb_swim_queue_init(struct ppdb_swim_queue *q, uint32_t cap);
+void ppdb_swim_queue_deinit(struct ppdb_swim_queue *q);
+/* Queues an update. It supersedes queued updates about the same subject,
+ * except suspicions by other accusers when it is itself a suspicion at the
+ * same incarnation. When full, the entry sent most often is evicted. */
+void ppdb_swim_queue_push(struct ppdb_swim_queue *q, const struct ppdb_node_id *subject,
+                          uint8_t state, uint64_t inc, const struct ppdb_node_id *from);
+/* Orders the queue for sending: fewest transmits first, newest first. */
+void ppdb_swim_queue_sort(struct ppdb_swim_queue *q);
+/* After sending entry i: counts it, removes it at `limit` transmits. */
+void ppdb_swim_queue_sent(struct ppdb_swim_queue *q, uint32_t i, uint32_t limit);
+void ppdb_swim_queue_remove(struct ppdb_swim_queue *q, uint32_t i);
+
+/* ------------------------------------------------------------ the protocol */
+
+typedef void (*ppdb_swim_sync_done_cb)(void *data, int status, const uint8_t *reply, size_t len);
+
+/* What SWIM needs from its host. */
+struct ppdb_swim_io {
+    /* Seal and send one SWIM datagram. */
+    int (*send_msg)(void *ctx, const struct ppdb_addr *to, uint32_t type, uint64_t request_id,
+                    const uint8_t *body, size_t len);
+    /* One push/pull exchange over a reliable, authenticated stream: a
+     * PPDB_MSG_SWIM_SYNC request, its reply body to cb exactly once
+     * (unless this returns an error). */
+    int (*sync_request)(void *ctx, const struct ppdb_addr *to, const uint8_t *body, size_t len,
+                        uint32_t timeout_ms, ppdb_swim_sync_done_cb cb, void *cb_data);
+    /* A member changed (old_state -1: new member). */
+    void (*changed)(void *ctx, const struct ppdb_swim_member *m, const uint8_t *meta,
+                    int old_state);
+    void *ctx;
+};
+
+struct ppdb_swim_susp {
+    struct ppdb_swim *swim;
+    struct ppdb_node_id subject;
+    uint64_t incarnation;
+    uint64_t start_ms, min_ms, max_ms;
+    uint32_t nconfirm; /* independent accusers beyond the first */
+    struct ppdb_node_id accusers[8];
+    uint32_t naccusers;
+    bool used;
+    struct ppdb_timer timer;
+};
+
+struct ppdb_swim_relay {
+    struct ppdb_swim *swim;
+    bool used, nacked;
+    uint64_t seq;     /* our ping to the target */
+    uint64_t req_seq; /* the requester's ping-req id */
+    struct ppdb_addr requester;
+    struct ppdb_timer timer;
+};
+
+struct ppdb_swim_sync_ctx {
+    struct ppdb_swim *swim;
+    bool used;
+};
+
+struct ppdb_swim {
+    struct ppdb_env *env;
+    struct ppdb_swim_params p;
+    struct ppdb_swim_io io;
+    struct ppdb_node_id self_id;
+    struct ppdb_swim_table tab;
+    struct ppdb_swim_queue queue;
+    struct ppdb_swim_susp *susps;   /* max_suspicions */
+    struct ppdb_swim_relay *relays; /* max_probes */
+    struct ppdb_swim_sync_ctx syncs[4];
+    struct ppdb_addr seeds[PPDB_NODE_MAX_SEEDS];
+    uint32_t nseeds;
+    /* the probe in progress */
+    struct {
+        bool active, acked, indirect;
+        uint64_t seq;
+        struct ppdb_node_id target;
+        uint32_t expected_nacks, nacks;
+    } probe;
+    uint32_t probe_cursor;
+    struct ppdb_node_id verify[8]; /* fresh suspects to re-probe first */
+    uint32_t nverify;
+    uint64_t next_seq;
+    uint32_t health;
+    bool started, leaving, left;
+    ppdb_node_done_cb leave_cb;
+    void *leave_data;
+    struct ppdb_timer probe_timer, tick_timer, gossip_timer, sync_timer, reap_timer, leave_timer;
+    struct ppdb_buf out; /* scratch for bodies */
+    struct ppdb_swim_stats stats;
+};
+
+/* Self is added to the table as alive at `incarnation`. meta is copied. */
+int ppdb_swim_init(struct ppdb_swim *s, struct ppdb_env *env, const struct ppdb_swim_params *p,
+                   const struct ppdb_swim_io *io, const struct ppdb_node_id *self_id,
+                   const struct ppdb_addr *self_addr, uint64_t incarnation, const uint8_t *meta,
+                   uint32_t meta_len);
+void ppdb_swim_deinit(struct ppdb_swim *s);
+/* Starts the timers and joins through the seeds. */
+int ppdb_swim_start(struct ppdb_swim *s, const struct ppdb_addr *seeds, uint32_t nseeds);
+int ppdb_swim_leave(struct ppdb_swim *s, ppdb_node_done_cb cb, void *data);
+/* A SWIM datagram (type in the SWIM range) from `from`. */
+void ppdb_swim_on_message(struct ppdb_swim *s, const struct ppdb_addr *from,
+                          const struct ppdb_envelope *msg);
+/* Serves a push/pull: merges the remote state and writes our body into reply. */
+int ppdb_swim_on_sync(struct ppdb_swim *s, const struct ppdb_node_id *peer,
+                      const msgpack_object *body, struct ppdb_buf *reply);
+/* Applies one update as if gossiped (tests and merges). */
+void ppdb_swim_apply(struct ppdb_swim *s, const struct ppdb_swim_rec *r);
+/* Members counted for N: alive + suspect. */
+static inline uint32_t ppdb_swim_n(const struct ppdb_swim *s)
+{
+    uint32_t n = s->tab.count[PPDB_MEMBER_ALIVE] + s->tab.count[PPDB_MEMBER_SUSPECT];
+    return n ? n : 1;
+}
+/* Decodes member i into info (tags and client addresses from the meta). */
+void ppdb_swim_member_info(const struct ppdb_swim *s, uint32_t i, struct ppdb_member_info *out);
+/* Decodes a meta blob (client addresses, tags) into info. */
+void ppdb_swim_meta_decode(const uint8_t *meta, uint32_t len, struct ppdb_member_info *out);
+/* Encodes client addresses and tags into a meta blob. ERANGE if too long. */
+int ppdb_swim_meta_encode(const struct ppdb_addr *clients, uint32_t nclients,
+                          const char (*tags)[PPDB_NODE_TAG_LEN], uint32_t ntags, uint8_t *out,
+                          uint32_t *len_out);
+
+#endif /* PPDB_SWIM_H */
