@@ -5,3 +5,5 @@ ppdb_test(test_frame SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_frame.c LIBS pp
           LABELS unit)
 ppdb_test(test_stream_rpc SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/test_stream_rpc.c
           LIBS ppdb_stream ppdb_env LABELS integration TIMEOUT 120)
+ppdb_test(test_stream_reject SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/test_stream_reject.c
+          LIBS ppdb_stream ppdb_env LABELS integration TIMEOUT 120)
