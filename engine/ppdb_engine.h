@@ -86,9 +86,11 @@ struct ppdb_write_options {
     bool sync; /* return only once the write is on stable storage */
 };
 
+/* Reserved: table blocks are always checksummed when read and always go
+ * through the block cache for now; these will select per read. */
 struct ppdb_read_options {
-    bool verify_checksums; /* verify table block checksums on this read */
-    bool fill_cache;       /* keep blocks read for this call in the cache */
+    bool verify_checksums;
+    bool fill_cache;
 };
 
 /* Opens (or creates) the database in directory `dir`. `fs` is borrowed and
