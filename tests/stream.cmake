@@ -7,3 +7,5 @@ ppdb_test(test_stream_rpc SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/test_str
           LIBS ppdb_stream ppdb_env LABELS integration TIMEOUT 120)
 ppdb_test(test_stream_reject SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/test_stream_reject.c
           LIBS ppdb_stream ppdb_env LABELS integration TIMEOUT 120)
+ppdb_fuzz(fuzz_frame SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_frame.c LIBS ppdb_stream)
+ppdb_fuzz(fuzz_handshake SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_handshake.c LIBS ppdb_stream)
