@@ -4,6 +4,7 @@
  * put/get/delete, versions (highest wins, across memtable and tables),
  * batches, reopen, flush, the LOCK file, and a POSIX smoke test.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -280,6 +281,88 @@ static void test_db_batch_and_flushes(struct ppdb_fs *fs)
     CHECK_OK(ppdb_db_close(db));
 }
 
+/* A task that occupies the fs's background thread until released, so the
+ * flush queued behind it cannot run: the writer that fills the next
+ * memtable must stall. */
+struct blocker {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool release;
+};
+
+static void blocker_cb(void *arg)
+{
+    struct blocker *b = arg;
+    pthread_mutex_lock(&b->mu);
+    while (!b->release)
+        pthread_cond_wait(&b->cv, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void *release_later(void *arg)
+{
+    struct blocker *b = arg;
+    usleep(30000);
+    pthread_mutex_lock(&b->mu);
+    b->release = true;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+static int fill_memtables(struct ppdb_db *db, int n)
+{
+    char k[32], v[200];
+    memset(v, 'x', sizeof(v));
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof(k), "s%06d", i);
+        int rc = ppdb_db_put(db, NULL, k, strlen(k), v, sizeof(v));
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void test_stall(struct ppdb_fs *fs)
+{
+    struct ppdb_db_options o = small_opts();
+    o.memtable_bytes = 16 * 1024;
+    o.max_stall_ms = 10000;
+    struct ppdb_db *db;
+    CHECK_OK(ppdb_db_open(fs, "/stall", &o, &db));
+    struct blocker b = {.release = false};
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cv, NULL);
+    CHECK_OK(fs->ops->schedule(fs, blocker_cb, &b));
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, release_later, &b), 0);
+    CHECK_OK(fill_memtables(db, 400)); /* > 2 memtables: must wait for the flush */
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    struct ppdb_db_stats st;
+    ppdb_db_get_stats(db, &st);
+    CHECK_GE(st.stalls, 1);
+    CHECK_GT(st.stall_us, 1000);
+    /* A stall longer than max_stall_ms fails the write, and only it. */
+    CHECK_OK(ppdb_db_close(db));
+    o.max_stall_ms = 20;
+    CHECK_OK(ppdb_db_open(fs, "/stall", &o, &db));
+    b.release = false;
+    CHECK_OK(fs->ops->schedule(fs, blocker_cb, &b));
+    CHECK_ERR(fill_memtables(db, 400), PPDB_ETIMEDOUT);
+    CHECK_EQ(pthread_create(&th, NULL, release_later, &b), 0);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    CHECK_OK(ppdb_db_flush(db));
+    CHECK_OK(fill_memtables(db, 10));
+    struct ppdb_buf out;
+    ppdb_buf_init(&out);
+    CHECK_OK(ppdb_db_get(db, NULL, "s000399", 7, &out, NULL)); /* from before the timeout */
+    CHECK_EQ(out.len, 200);
+    ppdb_buf_deinit(&out);
+    CHECK_OK(ppdb_db_close(db));
+    pthread_cond_destroy(&b.cv);
+    pthread_mutex_destroy(&b.mu);
+}
+
 static void test_posix_smoke(void)
 {
     char tmpl[] = "/tmp/ppdb-engine-XXXXXX";
@@ -322,6 +405,7 @@ int main(void)
     CHECK_OK(ppdb_fs_mem_new(&fs));
     test_db_basic(fs);
     test_db_batch_and_flushes(fs);
+    test_stall(fs);
     ppdb_fs_destroy(fs);
     test_posix_smoke();
     check_no_leaks(&base);
