@@ -31,9 +31,10 @@
  * max_stream_pending (PPDB_ELIMIT beyond). stream_close lets libuv cancel
  * pending writes (PPDB_ECANCELED) before the close callback.
  *
- * Discovery: not provided here yet. LAN discovery through Avahi attaches to
- * this env as an AvahiPoll adapter on the same loop; until it does,
- * announce and browse return PPDB_EUNAVAIL and callers carry on with seeds.
+ * Discovery: with options.discovery, announce/withdraw/browse go to
+ * src/discovery_avahi.c, an avahi-client driven by an AvahiPoll adapter on
+ * this same loop (no second thread). Without it, or with no D-Bus, they
+ * return PPDB_EUNAVAIL and callers carry on with seeds.
  *
  * Invariants:
  *   - no callback runs inside the call that armed it: libuv defers connect,
@@ -52,6 +53,7 @@
 #include <sodium.h>
 #include <uv.h>
 
+#include "discovery_avahi.h"
 #include "ppdb_env.h"
 
 #define UDP_RECV_BUF_SIZE    65536
@@ -95,6 +97,7 @@ struct ppdb_env_uv {
     struct handle_link handles;  /* list head: every open user handle */
     uint32_t live_handles;       /* uv handles initialised, close callback not yet run */
     uint32_t work_inflight;      /* work_submit jobs not yet done */
+    struct ppdb_disc *disc;      /* LAN discovery; NULL when off */
     struct env_counters count;
     uint8_t read_buf[STREAM_READ_BUF_SIZE]; /* shared by every stream's reads */
 };
@@ -881,21 +884,41 @@ static int env_connect_tcp(struct ppdb_env *env, const struct ppdb_addr *to, ppd
 
 /* --------------------------------------------------------- discovery */
 
-/* LAN discovery through Avahi attaches here (an AvahiPoll adapter on this
- * env's loop). Until then the real env has none, as on a host without an
- * Avahi daemon, and callers carry on with seeds. */
+/* LAN discovery through Avahi (src/discovery_avahi.c) when enabled. */
 static int env_announce(struct ppdb_env *env, const struct ppdb_service *svc)
 {
-    return PPDB_EUNAVAIL;
+    struct ppdb_env_uv *e = from_env(env);
+    if (e->freeing)
+        return PPDB_ECANCELED;
+    return e->disc ? ppdb_disc_announce(e->disc, svc) : PPDB_EUNAVAIL;
 }
 
 static void env_withdraw(struct ppdb_env *env)
 {
+    struct ppdb_env_uv *e = from_env(env);
+    if (e->disc && !e->freeing)
+        ppdb_disc_withdraw(e->disc);
 }
 
 static int env_browse(struct ppdb_env *env, const char *type, ppdb_discovery_cb cb, void *data)
 {
-    return PPDB_EUNAVAIL;
+    struct ppdb_env_uv *e = from_env(env);
+    if (e->freeing)
+        return PPDB_ECANCELED;
+    return e->disc ? ppdb_disc_browse(e->disc, type, cb, data) : PPDB_EUNAVAIL;
+}
+
+int ppdb_env_uv_discovery_state(struct ppdb_env_uv *e)
+{
+    return e->disc ? ppdb_disc_state(e->disc) : PPDB_DISCOVERY_OFF;
+}
+
+void ppdb_env_uv_discovery_stats(struct ppdb_env_uv *e, struct ppdb_discovery_stats *out)
+{
+    if (e->disc)
+        ppdb_disc_stats(e->disc, out);
+    else
+        memset(out, 0, sizeof(*out));
 }
 
 /* -------------------------------------------------------------- work */
@@ -980,6 +1003,7 @@ void ppdb_env_uv_options_default(struct ppdb_env_uv_options *o)
     o->max_timers = 65536;
     o->max_udp_queue = 4096;
     o->max_stream_pending = (size_t)64 << 20;
+    o->max_discovered = 256;
 }
 
 int ppdb_env_uv_new(struct uv_loop_s *loop, const struct ppdb_env_uv_options *o,
@@ -991,7 +1015,9 @@ int ppdb_env_uv_new(struct uv_loop_s *loop, const struct ppdb_env_uv_options *o,
         ppdb_env_uv_options_default(&def);
         o = &def;
     }
-    if (o->max_timers == 0 || o->max_udp_queue == 0 || o->max_stream_pending == 0)
+    if (o->max_timers == 0 || o->max_udp_queue == 0 || o->max_stream_pending == 0 ||
+        (o->discovery && (o->max_discovered == 0 ||
+                          !memchr(o->discovery_match, '\0', sizeof(o->discovery_match)))))
         return PPDB_EINVAL;
     if (sodium_init() < 0)
         return PPDB_EIO;
@@ -1006,6 +1032,13 @@ int ppdb_env_uv_new(struct uv_loop_s *loop, const struct ppdb_env_uv_options *o,
     e->handles.prev = e->handles.next = &e->handles;
     int rc = ppdb_timer_heap_init(&e->heap, o->max_timers);
     if (rc < 0) {
+        ppdb_free(e);
+        return rc;
+    }
+    /* Discovery first: it fails only before opening any handle. */
+    if (o->discovery && (rc = ppdb_disc_new(loop, e->log, o->discovery_match,
+                                            o->max_discovered, &e->disc)) < 0) {
+        ppdb_timer_heap_deinit(&e->heap);
         ppdb_free(e);
         return rc;
     }
@@ -1073,11 +1106,16 @@ void ppdb_env_uv_free(struct ppdb_env_uv *e)
                  "timers=%u", e->heap.len);
     ppdb_timer_heap_deinit(&e->heap);
     uv_close((uv_handle_t *)&e->timer, timer_closed_cb);
+    if (e->disc)
+        ppdb_disc_close(e->disc);
     /* Must not be called from a callback of this loop: uv_run does not nest. */
-    for (uint64_t turns = 0; e->live_handles || e->work_inflight || !e->timer_closed; turns++) {
+    for (uint64_t turns = 0; e->live_handles || e->work_inflight || !e->timer_closed ||
+                             (e->disc && ppdb_disc_busy(e->disc));
+         turns++) {
         PPDB_ASSERT_CMP(turns, <, FREE_MAX_TURNS);
         uv_run(e->loop, UV_RUN_ONCE);
     }
+    ppdb_disc_free(e->disc);
     log_counters(e);
     ppdb_free(e);
 }

@@ -153,6 +153,31 @@ struct ppdb_service {
  * comes from membership, never from discovery). */
 typedef void (*ppdb_discovery_cb)(void *data, const struct ppdb_service *svc, bool up);
 
+/* PPDB's own service (docs/protocols/discovery.md): type, and the TXT keys
+ * every node announces. The key fingerprint is the cluster key id (never
+ * the key), so a browser can skip the services of other meshes. */
+#define PPDB_SVC_TYPE        "_ppdb._udp"
+#define PPDB_SVC_TXT_ID      "id" /* node id, 40 lowercase hex digits */
+#define PPDB_SVC_TXT_VERSION "v"  /* wire protocol version, decimal */
+#define PPDB_SVC_TXT_KEY     "ck" /* cluster key id, 8 lowercase hex digits */
+
+/* Appends "key=value" to svc->txt. PPDB_ELIMIT when PPDB_SVC_TXT_MAX
+ * entries are there, PPDB_ERANGE when the entry is too long. */
+int ppdb_service_txt_add(struct ppdb_service *svc, const char *key, const char *value);
+/* The value of TXT entry `key` (borrowed from svc), or NULL. */
+const char *ppdb_service_txt_get(const struct ppdb_service *svc, const char *key);
+/* Whether svc carries the exact entry "key=value" given as `entry`. */
+bool ppdb_service_txt_has(const struct ppdb_service *svc, const char *entry);
+
+/* State of an env's LAN discovery, for status output. */
+enum ppdb_discovery_state {
+    PPDB_DISCOVERY_OFF = 0,         /* not enabled in this env */
+    PPDB_DISCOVERY_UNAVAILABLE = 1, /* no D-Bus or no Avahi client: seeds only */
+    PPDB_DISCOVERY_WAITING = 2,     /* client up, daemon absent (or restarting) */
+    PPDB_DISCOVERY_RUNNING = 3,     /* daemon connected */
+};
+const char *ppdb_discovery_state_name(int state); /* "off", "unavailable", ... */
+
 /* ------------------------------------------------------------------ env */
 
 struct ppdb_env_ops {
@@ -341,6 +366,13 @@ struct ppdb_env_uv_options {
     uint32_t max_timers;       /* bound of the timer heap (default 65536) */
     uint32_t max_udp_queue;    /* datagrams queued for send per socket (default 4096) */
     size_t max_stream_pending; /* bytes queued per stream before write fails (default 64 MiB) */
+    /* LAN discovery through Avahi (mDNS/DNS-SD) on this loop. Off by
+     * default: announce/browse then answer PPDB_EUNAVAIL. */
+    bool discovery;
+    /* Found services are delivered only if their TXT has this exact entry
+     * (e.g. "ck=1a2b3c4d", the cluster key fingerprint); empty: all. */
+    char discovery_match[PPDB_SVC_TXT_LEN];
+    uint32_t max_discovered; /* services tracked at once (default 256) */
 };
 void ppdb_env_uv_options_default(struct ppdb_env_uv_options *o);
 
@@ -351,5 +383,20 @@ int ppdb_env_uv_new(struct uv_loop_s *loop, const struct ppdb_env_uv_options *o,
                     struct ppdb_logger *log, struct ppdb_env_uv **out);
 void ppdb_env_uv_free(struct ppdb_env_uv *e);
 struct ppdb_env *ppdb_env_uv_env(struct ppdb_env_uv *e);
+
+/* Discovery counters of a libuv env (all zero when discovery is off). */
+struct ppdb_discovery_stats {
+    uint64_t published;        /* announcements the daemon confirmed */
+    uint64_t name_collisions;  /* service renamed after a collision */
+    uint64_t found;            /* services delivered up=true */
+    uint64_t removed;          /* services delivered up=false */
+    uint64_t filtered;         /* resolved services dropped by discovery_match */
+    uint64_t resolve_failures; /* resolver timeouts and errors */
+    uint64_t table_full;       /* services ignored: max_discovered reached */
+    uint64_t client_restarts;  /* Avahi client recreated (daemon or bus restart) */
+};
+/* enum ppdb_discovery_state of e's discovery. */
+int ppdb_env_uv_discovery_state(struct ppdb_env_uv *e);
+void ppdb_env_uv_discovery_stats(struct ppdb_env_uv *e, struct ppdb_discovery_stats *out);
 
 #endif /* PPDB_ENV_H */
