@@ -504,7 +504,8 @@ static int append_locked(struct fs_mem *m, struct inode *ino, const void *buf, s
     int rc = set_len(m, ino, old + w);
     if (rc)
         return rc;
-    memcpy(ino->data + old, buf, w);
+    if (w) /* a torn append may cut to nothing; data may still be NULL then */
+        memcpy(ino->data + old, buf, w);
     return torn ? PPDB_EIO : 0;
 }
 
