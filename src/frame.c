@@ -61,6 +61,8 @@ int ppdb_frame_peek(struct ppdb_frame_rx *rx, const uint8_t *p, size_t n, size_t
 int ppdb_frame_walk(const uint8_t *p, size_t n, ppdb_frame_msg_cb cb, void *data)
 {
     struct ppdb_rd r;
+    if (n == 0)
+        return 0; /* an empty batch (keepalive); p may be NULL */
     ppdb_rd_init(&r, p, n);
     while (ppdb_rd_left(&r) > 0) {
         uint32_t word;

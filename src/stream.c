@@ -452,6 +452,8 @@ static bool paused(const struct ppdb_stream_conn *c)
 static void process(struct ppdb_stream_conn *c)
 {
     size_t off = 0;
+    if (c->rbuf.len == 0)
+        return;
     for (int i = 0; i < READ_LOOP_MAX && !c->closing && !paused(c) && !c->in_dispatch; i++) {
         size_t len = 0;
         int rc = peek(c, c->rbuf.data + off, c->rbuf.len - off, &len);
