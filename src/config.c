@@ -196,8 +196,13 @@ static int parse_flag(const struct ppdb_opt *opts, size_t n, int argc, char **ar
     const struct ppdb_opt *o = find_opt(opts, n, name);
     if (eq)
         value = eq + 1;
-    else if (o && o->kind == PPDB_OPT_BOOL)
-        value = "true";
+    else if (o && o->kind == PPDB_OPT_BOOL) {
+        bool ignored; /* `--flag off` and `--flag` (= true) are both accepted */
+        if (*i + 1 < argc && parse_bool(argv[*i + 1], &ignored) == 0)
+            value = argv[++*i];
+        else
+            value = "true";
+    }
     else if (*i + 1 < argc)
         value = argv[++*i];
     else {

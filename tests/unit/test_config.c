@@ -60,6 +60,16 @@ int main(void)
     CHECK(c.mdns);
     CHECK_STREQ(c.seeds, "127.0.0.1:7000,127.0.0.1:7002");
 
+    char *bools[] = {"--mdns", "off", "word", "--mdns", "--vnodes", "5"};
+    CHECK_OK(ppdb_config_parse_args(opts, n, 6, bools, pos, 2, &np, err, sizeof(err)));
+    CHECK(c.mdns); /* the second, bare --mdns wins */
+    CHECK_EQ(np, 1);
+    CHECK_STREQ(pos[0], "word");
+    char *bools2[] = {"--mdns", "no"};
+    CHECK_OK(ppdb_config_parse_args(opts, n, 2, bools2, pos, 2, &np, err, sizeof(err)));
+    CHECK(!c.mdns);
+    CHECK_EQ(np, 0);
+
     char *bad1[] = {"--vnodes", "0"};
     CHECK_ERR(ppdb_config_parse_args(opts, n, 2, bad1, pos, 2, &np, err, sizeof(err)),
               PPDB_ERANGE);
