@@ -21,7 +21,9 @@ static const struct ppdb_wire_field members_req_fields[] = {
 };
 static const struct ppdb_wire_schema request_schemas[] = {
     {.type = PPDB_MSG_ADMIN_STATUS, .name = "admin.status", .fields = NULL, .nfields = 0},
-    {.type = PPDB_MSG_ADMIN_MEMBERS, .name = "admin.members", .fields = members_req_fields,
+    {.type = PPDB_MSG_ADMIN_MEMBERS,
+     .name = "admin.members",
+     .fields = members_req_fields,
      .nfields = PPDB_ARRAY_LEN(members_req_fields)},
 };
 
@@ -39,10 +41,14 @@ static const struct ppdb_wire_field members_fields[] = {
     {.key = 1, .kind = PPDB_WK_ARRAY, .required = true, .max_len = PPDB_ADMIN_PAGE_MAX},
 };
 static const struct ppdb_wire_schema reply_schemas[] = {
-    {.type = PPDB_MSG_ADMIN_STATUS_REPLY, .name = "admin.status.reply", .fields = status_fields,
+    {.type = PPDB_MSG_ADMIN_STATUS_REPLY,
+     .name = "admin.status.reply",
+     .fields = status_fields,
      .nfields = PPDB_ARRAY_LEN(status_fields)},
-    {.type = PPDB_MSG_ADMIN_MEMBERS_REPLY, .name = "admin.members.reply",
-     .fields = members_fields, .nfields = PPDB_ARRAY_LEN(members_fields)},
+    {.type = PPDB_MSG_ADMIN_MEMBERS_REPLY,
+     .name = "admin.members.reply",
+     .fields = members_fields,
+     .nfields = PPDB_ARRAY_LEN(members_fields)},
 };
 
 /* ------------------------------------------------------------- server */
@@ -127,7 +133,8 @@ static void encode_members(struct ppdb_admin *a, const struct ppdb_envelope *msg
     uint64_t offset = 0, limit = PPDB_ADMIN_PAGE_MAX;
     (void)ppdb_mp_get_u64(msg->body, 0, &offset);
     (void)ppdb_mp_get_u64(msg->body, 1, &limit);
-    struct page pg = {.w = w, .offset = offset,
+    struct page pg = {.w = w,
+                      .offset = offset,
                       .limit = (uint32_t)PPDB_MIN(limit, PPDB_ADMIN_PAGE_MAX),
                       .now_ms = ppdb_env_mono_ms(ppdb_node_env(a->node))};
     uint32_t total = ppdb_node_members(a->node, count_cb, &pg);
@@ -140,8 +147,7 @@ static void encode_members(struct ppdb_admin *a, const struct ppdb_envelope *msg
     PPDB_ASSERT_CMP(pg.written, ==, n); /* the table cannot change within one call */
 }
 
-static void request_cb(void *data, const struct ppdb_node_req *req,
-                       const struct ppdb_envelope *msg)
+static void request_cb(void *data, const struct ppdb_node_req *req, const struct ppdb_envelope *msg)
 {
     struct ppdb_admin *a = data;
     struct ppdb_buf b;

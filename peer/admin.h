@@ -42,8 +42,8 @@ struct ppdb_admin_info {
 };
 
 struct ppdb_admin {
-    struct ppdb_node *node;       /* borrowed */
-    struct ppdb_admin_info info;  /* strings borrowed */
+    struct ppdb_node *node;      /* borrowed */
+    struct ppdb_admin_info info; /* strings borrowed */
     uint64_t started_ms;
     uint64_t served;
 };

@@ -477,27 +477,92 @@ size_t ppdb_swim_table_memory(const struct ppdb_swim_table *t)
 
 /* --------------------------------------------------------------- queue */
 
+static uint32_t filter_slot(const struct ppdb_swim_queue *q, const struct ppdb_node_id *id)
+{
+    return (uint32_t)ppdb_load_u64le(id->b) & (q->nfilter - 1);
+}
+
 int ppdb_swim_queue_init(struct ppdb_swim_queue *q, uint32_t cap)
 {
     PPDB_ASSERT(cap >= 1);
     memset(q, 0, sizeof(*q));
+    q->nfilter = 64;
+    while (q->nfilter < cap * 4)
+        q->nfilter <<= 1;
     q->q = ppdb_calloc(cap, sizeof(*q->q));
-    if (!q->q)
+    q->filter = ppdb_calloc(q->nfilter, sizeof(*q->filter));
+    if (!q->q || !q->filter) {
+        ppdb_swim_queue_deinit(q);
         return PPDB_ENOMEM;
+    }
     q->cap = cap;
+    for (uint32_t i = 0; i < cap; i++)
+        q->q[i].next = i + 1 < cap ? i + 1 : PPDB_SWIM_NIL;
+    q->free_head = 0;
+    for (uint32_t t = 0; t < PPDB_SWIM_MAX_TRANSMITS; t++)
+        q->head[t] = q->tail[t] = PPDB_SWIM_NIL;
     return 0;
 }
 
 void ppdb_swim_queue_deinit(struct ppdb_swim_queue *q)
 {
     ppdb_free(q->q);
+    ppdb_free(q->filter);
     memset(q, 0, sizeof(*q));
+}
+
+static void unlink_entry(struct ppdb_swim_queue *q, uint32_t i)
+{
+    struct ppdb_swim_bcast *b = &q->q[i];
+    if (b->prev != PPDB_SWIM_NIL)
+        q->q[b->prev].next = b->next;
+    else
+        q->head[b->transmits] = b->next;
+    if (b->next != PPDB_SWIM_NIL)
+        q->q[b->next].prev = b->prev;
+    else
+        q->tail[b->transmits] = b->prev;
+}
+
+static void link_head(struct ppdb_swim_queue *q, uint32_t i)
+{
+    struct ppdb_swim_bcast *b = &q->q[i];
+    uint32_t t = b->transmits;
+    b->prev = PPDB_SWIM_NIL;
+    b->next = q->head[t];
+    if (b->next != PPDB_SWIM_NIL)
+        q->q[b->next].prev = i;
+    else
+        q->tail[t] = i;
+    q->head[t] = i;
 }
 
 void ppdb_swim_queue_remove(struct ppdb_swim_queue *q, uint32_t i)
 {
-    PPDB_ASSERT(i < q->len);
-    q->q[i] = q->q[--q->len];
+    PPDB_ASSERT(i < q->cap && q->len > 0);
+    unlink_entry(q, i);
+    q->filter[filter_slot(q, &q->q[i].subject)]--;
+    q->q[i].next = q->free_head;
+    q->free_head = i;
+    q->len--;
+}
+
+uint32_t ppdb_swim_queue_first(const struct ppdb_swim_queue *q)
+{
+    for (uint32_t t = 0; t < PPDB_SWIM_MAX_TRANSMITS; t++)
+        if (q->head[t] != PPDB_SWIM_NIL)
+            return q->head[t];
+    return PPDB_SWIM_NIL;
+}
+
+uint32_t ppdb_swim_queue_next(const struct ppdb_swim_queue *q, uint32_t i)
+{
+    if (q->q[i].next != PPDB_SWIM_NIL)
+        return q->q[i].next;
+    for (uint32_t t = q->q[i].transmits + 1u; t < PPDB_SWIM_MAX_TRANSMITS; t++)
+        if (q->head[t] != PPDB_SWIM_NIL)
+            return q->head[t];
+    return PPDB_SWIM_NIL;
 }
 
 static bool supersedes(const struct ppdb_swim_bcast *old, const struct ppdb_node_id *subject,
@@ -511,26 +576,36 @@ static bool supersedes(const struct ppdb_swim_bcast *old, const struct ppdb_node
     return true;
 }
 
+static void drop_superseded(struct ppdb_swim_queue *q, const struct ppdb_node_id *subject,
+                            uint8_t state, uint64_t inc, const struct ppdb_node_id *from)
+{
+    if (q->filter[filter_slot(q, subject)] == 0)
+        return;
+    for (uint32_t t = 0; t < PPDB_SWIM_MAX_TRANSMITS; t++) {
+        for (uint32_t i = q->head[t]; i != PPDB_SWIM_NIL;) {
+            uint32_t next = q->q[i].next;
+            if (supersedes(&q->q[i], subject, state, inc, from))
+                ppdb_swim_queue_remove(q, i);
+            i = next;
+        }
+    }
+}
+
 void ppdb_swim_queue_push(struct ppdb_swim_queue *q, const struct ppdb_node_id *subject,
                           uint8_t state, uint64_t inc, const struct ppdb_node_id *from)
 {
-    for (uint32_t i = 0; i < q->len;) {
-        if (supersedes(&q->q[i], subject, state, inc, from))
-            ppdb_swim_queue_remove(q, i);
-        else
-            i++;
-    }
-    if (q->len == q->cap) { /* evict the entry sent most often, oldest on ties */
-        uint32_t worst = 0;
-        for (uint32_t i = 1; i < q->len; i++) {
-            const struct ppdb_swim_bcast *a = &q->q[i], *w = &q->q[worst];
-            if (a->transmits > w->transmits || (a->transmits == w->transmits && a->seq < w->seq))
-                worst = i;
-        }
-        ppdb_swim_queue_remove(q, worst);
+    drop_superseded(q, subject, state, inc, from);
+    if (q->len == q->cap) { /* evict the oldest entry of the most-sent bucket */
+        uint32_t t = PPDB_SWIM_MAX_TRANSMITS;
+        while (t-- > 0 && q->tail[t] == PPDB_SWIM_NIL)
+            ;
+        ppdb_swim_queue_remove(q, q->tail[t]);
         q->dropped++;
     }
-    struct ppdb_swim_bcast *b = &q->q[q->len++];
+    uint32_t i = q->free_head;
+    PPDB_ASSERT(i != PPDB_SWIM_NIL);
+    q->free_head = q->q[i].next;
+    struct ppdb_swim_bcast *b = &q->q[i];
     memset(b, 0, sizeof(*b));
     b->subject = *subject;
     if (from)
@@ -538,27 +613,21 @@ void ppdb_swim_queue_push(struct ppdb_swim_queue *q, const struct ppdb_node_id *
     b->incarnation = inc;
     b->state = state;
     b->seq = q->next_seq++;
-}
-
-static int bcast_cmp(const void *pa, const void *pb)
-{
-    const struct ppdb_swim_bcast *a = pa, *b = pb;
-    if (a->transmits != b->transmits)
-        return a->transmits < b->transmits ? -1 : 1;
-    return a->seq > b->seq ? -1 : (a->seq < b->seq ? 1 : 0);
-}
-
-void ppdb_swim_queue_sort(struct ppdb_swim_queue *q)
-{
-    if (q->len > 1)
-        qsort(q->q, q->len, sizeof(*q->q), bcast_cmp);
+    link_head(q, i);
+    q->filter[filter_slot(q, subject)]++;
+    q->len++;
 }
 
 void ppdb_swim_queue_sent(struct ppdb_swim_queue *q, uint32_t i, uint32_t limit)
 {
-    PPDB_ASSERT(i < q->len);
-    if (q->q[i].transmits < UINT8_MAX)
-        q->q[i].transmits++;
-    if (q->q[i].transmits >= limit)
+    PPDB_ASSERT(i < q->cap);
+    if (limit >= PPDB_SWIM_MAX_TRANSMITS)
+        limit = PPDB_SWIM_MAX_TRANSMITS - 1;
+    if (q->q[i].transmits + 1u >= limit) {
         ppdb_swim_queue_remove(q, i);
+        return;
+    }
+    unlink_entry(q, i);
+    q->q[i].transmits++;
+    link_head(q, i);
 }

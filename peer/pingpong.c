@@ -19,7 +19,7 @@ struct ppdb_pingpong_req {
     struct ppdb_pingpong *pp;
     struct ppdb_addr to; /* family 0: slot free */
     uint64_t id;
-    uint64_t sent_ms;    /* of the current attempt */
+    uint64_t sent_ms; /* of the current attempt */
     uint32_t attempt;
     struct ppdb_timer timer;
 };
@@ -31,8 +31,8 @@ void ppdb_pingpong_options_default(struct ppdb_pingpong_options *o)
     o->max_inflight = 64;
 }
 
-static int send_packet(struct ppdb_pingpong *pp, const struct ppdb_addr *to, int kind,
-                       uint64_t id, uint32_t attempt)
+static int send_packet(struct ppdb_pingpong *pp, const struct ppdb_addr *to, int kind, uint64_t id,
+                       uint32_t attempt)
 {
     uint8_t storage[PPDB_PINGPONG_MAX_PACKET];
     struct ppdb_buf b = {.data = storage, .len = 0, .cap = sizeof(storage)};

@@ -27,15 +27,15 @@ struct ppdb_pingpong_options {
 void ppdb_pingpong_options_default(struct ppdb_pingpong_options *o);
 
 struct ppdb_pingpong_stats {
-    uint64_t pings_sent;   /* including retries */
+    uint64_t pings_sent; /* including retries */
     uint64_t retries;
     uint64_t pongs_sent;
     uint64_t successes;
-    uint64_t timeouts;     /* pings that used every attempt */
-    uint64_t late_pongs;   /* pong for a finished or unknown request */
-    uint64_t bad_packets;  /* undecodable or of an unknown kind */
+    uint64_t timeouts;    /* pings that used every attempt */
+    uint64_t late_pongs;  /* pong for a finished or unknown request */
+    uint64_t bad_packets; /* undecodable or of an unknown kind */
     uint64_t send_errors;
-    uint64_t rejected;     /* ping refused: max_inflight reached */
+    uint64_t rejected; /* ping refused: max_inflight reached */
 };
 
 /* A ping finished: status 0 with the round-trip time of the answered
@@ -46,8 +46,8 @@ typedef void (*ppdb_pingpong_done_cb)(void *data, const struct ppdb_addr *to, in
 struct ppdb_pingpong_req; /* private */
 
 struct ppdb_pingpong {
-    struct ppdb_env *env;          /* borrowed */
-    struct ppdb_udp *udp;          /* borrowed; the caller routes its packets here */
+    struct ppdb_env *env; /* borrowed */
+    struct ppdb_udp *udp; /* borrowed; the caller routes its packets here */
     struct ppdb_pingpong_options opts;
     ppdb_pingpong_done_cb done_cb;
     void *done_data;

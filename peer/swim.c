@@ -137,19 +137,14 @@ static bool bcast_rec(const struct ppdb_swim *s, const struct ppdb_swim_bcast *b
     return true;
 }
 
-static int cmp_desc(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x > y ? -1 : (x < y ? 1 : 0);
-}
-
 /* Fills upd with as many queued updates as fit in budget bytes. */
 static void fill_updates(struct ppdb_swim *s, struct ppdb_buf *upd, size_t budget)
 {
     uint32_t picked[MAX_PICK], npicked = 0, stale[MAX_PICK], nstale = 0;
     uint32_t limit = ppdb_swim_retransmit_limit(&s->p, ppdb_swim_n(s));
-    ppdb_swim_queue_sort(&s->queue);
-    for (uint32_t i = 0; i < s->queue.len && npicked < MAX_PICK; i++) {
+    uint32_t i = ppdb_swim_queue_first(&s->queue);
+    for (uint32_t seen = 0; i != PPDB_SWIM_NIL && npicked < MAX_PICK && seen < 4 * MAX_PICK;
+         i = ppdb_swim_queue_next(&s->queue, i), seen++) {
         struct ppdb_swim_rec r;
         if (!bcast_rec(s, &s->queue.q[i], &r)) {
             if (nstale < MAX_PICK)
@@ -167,23 +162,11 @@ static void fill_updates(struct ppdb_swim *s, struct ppdb_buf *upd, size_t budge
         picked[npicked++] = i;
     }
     s->stats.updates_sent += npicked;
-    /* count transmits and drop stale entries from the highest index down,
-     * so removal (which moves the last entry) never disturbs a pending one */
-    uint32_t all[2 * MAX_PICK], nall = 0;
-    for (uint32_t k = 0; k < npicked; k++)
-        all[nall++] = picked[k];
     for (uint32_t k = 0; k < nstale; k++)
-        all[nall++] = stale[k] | 0x80000000u;
-    for (uint32_t k = 0; k < nall; k++) /* sort by index, descending */
-        all[k] = ((all[k] & 0x7fffffffu) << 1) | (all[k] >> 31);
-    qsort(all, nall, sizeof(all[0]), cmp_desc);
-    for (uint32_t k = 0; k < nall; k++) {
-        uint32_t i = all[k] >> 1;
-        if (all[k] & 1)
-            ppdb_swim_queue_remove(&s->queue, i);
-        else
-            ppdb_swim_queue_sent(&s->queue, i, limit);
-    }
+        ppdb_swim_queue_remove(&s->queue, stale[k]);
+    /* in reverse, so the moved entries keep their relative order */
+    for (uint32_t k = npicked; k-- > 0;)
+        ppdb_swim_queue_sent(&s->queue, picked[k], limit);
 }
 
 static void put_addr_bin(struct ppdb_mpw *w, const struct ppdb_addr *a)

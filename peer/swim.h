@@ -186,14 +186,26 @@ size_t ppdb_swim_table_memory(const struct ppdb_swim_table *t);
 struct ppdb_swim_bcast {
     struct ppdb_node_id subject, from;
     uint64_t incarnation;
-    uint64_t seq; /* insertion order: newer first among equal transmits */
+    uint64_t seq; /* insertion order */
     uint8_t state;
     uint8_t transmits;
+    uint32_t prev, next; /* links in the bucket of its transmit count */
 };
 
+#define PPDB_SWIM_MAX_TRANSMITS 64 /* retransmit limits are capped below this */
+#define PPDB_SWIM_NIL           UINT32_MAX
+
+/* Entries live in a fixed pool; one list per transmit count, newest first,
+ * so the next update to send (fewest transmits, newest) is found in O(1)
+ * and a full queue evicts the oldest of the most-sent bucket. A counting
+ * filter over subjects skips the supersede scan for subjects not queued. */
 struct ppdb_swim_queue {
     struct ppdb_swim_bcast *q;
     uint32_t len, cap;
+    uint32_t free_head;
+    uint32_t head[PPDB_SWIM_MAX_TRANSMITS], tail[PPDB_SWIM_MAX_TRANSMITS];
+    uint16_t *filter;
+    uint32_t nfilter; /* power of two */
     uint64_t next_seq;
     uint64_t dropped; /* evicted because the queue was full */
 };
@@ -202,12 +214,14 @@ int ppdb_swim_queue_init(struct ppdb_swim_queue *q, uint32_t cap);
 void ppdb_swim_queue_deinit(struct ppdb_swim_queue *q);
 /* Queues an update. It supersedes queued updates about the same subject,
  * except suspicions by other accusers when it is itself a suspicion at the
- * same incarnation. When full, the entry sent most often is evicted. */
+ * same incarnation. When full, the oldest of the most-sent is evicted. */
 void ppdb_swim_queue_push(struct ppdb_swim_queue *q, const struct ppdb_node_id *subject,
                           uint8_t state, uint64_t inc, const struct ppdb_node_id *from);
-/* Orders the queue for sending: fewest transmits first, newest first. */
-void ppdb_swim_queue_sort(struct ppdb_swim_queue *q);
-/* After sending entry i: counts it, removes it at `limit` transmits. */
+/* Iteration in sending order: fewest transmits first, newest first.
+ * PPDB_SWIM_NIL at the end. */
+uint32_t ppdb_swim_queue_first(const struct ppdb_swim_queue *q);
+uint32_t ppdb_swim_queue_next(const struct ppdb_swim_queue *q, uint32_t i);
+/* After sending entry i: counts it; frees it at `limit` transmits. */
 void ppdb_swim_queue_sent(struct ppdb_swim_queue *q, uint32_t i, uint32_t limit);
 void ppdb_swim_queue_remove(struct ppdb_swim_queue *q, uint32_t i);
 
