@@ -235,6 +235,43 @@ static void test_inbound_bound(void)
     tnode_close(&b);
 }
 
+/* Idle connections close and come back; cancel is silent; closing the
+ * endpoint ends pending requests with ECANCELED. */
+static void test_idle_cancel_close(void)
+{
+    struct tnode a, b;
+    struct ppdb_stream_options o;
+    struct tcount c = {0}, held = {0};
+    opts(&o);
+    o.idle_ms = 150;
+    tnode_open(&a, "a", key, &o, true, 0);
+    tnode_open(&b, "b", key, &o, true, 0);
+    CHECK_OK(t_ping(&a, &b.addr, &c, 0));
+    wait_done(&c, 1, 5000);
+    run_for(600);
+    CHECK_GE(t_stats(&a).idle_closed, 1);
+    CHECK_EQ(a.ep.nconns, 0);
+    CHECK_OK(t_ping(&a, &b.addr, &c, 0)); /* reconnects */
+    wait_done(&c, 2, 5000);
+    CHECK_EQ(c.ok, 2);
+    CHECK_EQ(t_stats(&a).connected, 2);
+    b.mode = T_HOLD;
+    uint64_t id;
+    uint8_t body[] = {0x80};
+    CHECK_OK(
+        ppdb_stream_request(&a.ep, &b.addr, PPDB_MSG_PING, body, 1, 0, t_reply_cb, &held, &id));
+    CHECK_OK(ppdb_stream_cancel(&a.ep, id));
+    CHECK_ERR(ppdb_stream_cancel(&a.ep, id), PPDB_ENOTFOUND);
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(t_ping(&a, &b.addr, &held, 0));
+    run_for(100);
+    CHECK_EQ(held.ok + held.failed, 0); /* the canceled one never calls back */
+    tnode_close(&a);
+    CHECK_EQ(held.canceled, 3);
+    CHECK_EQ(held.failed, 3);
+    tnode_close(&b);
+}
+
 int main(int argc, char **argv)
 {
     struct ppdb_alloc_stats base;
@@ -247,6 +284,7 @@ int main(int argc, char **argv)
     test_restart();
     test_slow_reader();
     test_inbound_bound();
+    test_idle_cancel_close();
     t_loop_done();
     check_no_leaks(&base);
     printf("test_stream_rpc: ok\n");
