@@ -3,7 +3,7 @@
  * a Noise handshake, sealed length-prefixed frames, request/response with
  * back-pressure, over the env seam's byte streams.
  *
- * Layers, bottom up (byte layouts in docs/formats/stream.md):
+ * Layers, bottom up (byte layouts in docs/formats/wire.md, "Streams"):
  *
  *   noise    CipherState, SymmetricState and HandshakeState of the Noise
  *            Protocol Framework (revision 34) built from libsodium: X25519,
@@ -140,7 +140,7 @@ enum ppdb_stream_role {
     PPDB_ROLE_CLIENT = 1, /* the CLI: throwaway key, never a member */
 };
 
-/* Handshake payload map keys (docs/formats/stream.md). */
+/* Handshake payload map keys (docs/formats/wire.md, "Streams"). */
 #define PPDB_HS_K_VERSION   0
 #define PPDB_HS_K_ROLE      1
 #define PPDB_HS_K_SIGN_PK   2

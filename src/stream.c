@@ -4,7 +4,7 @@
  * back-pressure. The request/response layer is in rpc.c.
  *
  * Wire: every handshake message and every frame starts with a u32be
- * length (docs/formats/stream.md). Handshake messages are bounded by
+ * length (docs/formats/wire.md, "Streams"). Handshake messages are bounded by
  * PPDB_NOISE_MSG_MAX, frames by opt.max_frame; either bound broken is a
  * counted, fatal error, as is any failed handshake or frame.
  *

@@ -1,5 +1,5 @@
 # ppdb_stream: the Noise handshake, sealed frames and request/response over
-# the env's byte streams (src/ppdb_stream.h, docs/formats/stream.md).
+# the env's byte streams (src/ppdb_stream.h, docs/formats/wire.md, "Streams").
 add_library(ppdb_stream STATIC
   ${CMAKE_CURRENT_LIST_DIR}/noise.c
   ${CMAKE_CURRENT_LIST_DIR}/hs.c

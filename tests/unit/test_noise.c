@@ -326,6 +326,21 @@ static void test_rejections(void)
     CHECK_ERR(run(&i, &r, -1, -1, &failed), PPDB_EPROTO);
     CHECK_EQ(failed, 1);
 
+    /* Insecure mode on both sides: key id 0 and an all-zero psk; a
+     * responder not in insecure mode refuses it. */
+    party_init(&i, NULL);
+    party_init(&r, NULL);
+    ppdb_keyring_set_insecure(&i.kr, true, NULL);
+    ppdb_keyring_set_insecure(&r.kr, true, NULL);
+    party_start(&i, true, PPDB_ROLE_NODE, PPDB_NOISE_CHACHAPOLY);
+    party_start(&r, false, PPDB_ROLE_NODE, PPDB_NOISE_CHACHAPOLY);
+    CHECK_OK(run(&i, &r, -1, -1, &failed));
+    CHECK_EQ(r.hs.key_id, PPDB_KEY_ID_NONE);
+    party_init(&r, key);
+    party_start(&i, true, PPDB_ROLE_NODE, PPDB_NOISE_CHACHAPOLY);
+    party_start(&r, false, PPDB_ROLE_NODE, PPDB_NOISE_CHACHAPOLY);
+    CHECK_ERR(run(&i, &r, -1, -1, &failed), PPDB_ENOKEY);
+
     /* No key at all: the initiator refuses to start. */
     party_init(&i, NULL);
     uint8_t e[32] = {1};
