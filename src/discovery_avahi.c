@@ -656,8 +656,7 @@ static void drop_objects(struct ppdb_disc *d)
 static void session_start(struct ppdb_disc *d)
 {
     if (d->state != PPDB_DISCOVERY_RUNNING)
-        PPDB_LOG(d->log, d->warned || d->failing ? PPDB_LOG_WARN : PPDB_LOG_INFO, COMP,
-                 "avahi daemon connected", "restarts=%llu",
+        PPDB_LOG(d->log, PPDB_LOG_INFO, COMP, "avahi daemon connected", "restarts=%llu",
                  (unsigned long long)d->st.client_restarts);
     d->state = PPDB_DISCOVERY_RUNNING;
     d->failing = false;

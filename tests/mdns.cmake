@@ -4,3 +4,14 @@
 add_executable(mdns_probe ${CMAKE_CURRENT_LIST_DIR}/integration/mdns_probe.c)
 target_include_directories(mdns_probe PRIVATE ${PROJECT_SOURCE_DIR}/tests)
 target_link_libraries(mdns_probe PRIVATE ppdb_wire ppdb_env ppdb_base)
+
+# ppdb_lan_test(NAME SCRIPT TIMEOUT): a shell test on the namespaced LAN.
+function(ppdb_lan_test name script timeout)
+  add_test(NAME ${name} COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/integration/${script}
+                                $<TARGET_FILE:mdns_probe>)
+  set_tests_properties(${name} PROPERTIES LABELS integration SKIP_RETURN_CODE 77
+                       TIMEOUT ${timeout})
+endfunction()
+ppdb_lan_test(test_mdns_discovery test_mdns_discovery.sh 180)
+ppdb_lan_test(test_mdns_restart test_mdns_restart.sh 120)
+ppdb_lan_test(test_mdns_nodaemon test_mdns_nodaemon.sh 120)

@@ -13,6 +13,8 @@
  *   browse rc=<rc>
  *   found id=<hex> name=<n> addr=<a> ck=<ck> v=<v> wall_ms=<t>   (first time)
  *   refound id=<hex> ... wall_ms=<t>  found again after a removal
+ *   update id=<hex> addr=<a> wall_ms=<t>  delivered again while up (changed,
+ *                                     or found again by a new Avahi session)
  *   lost id=<hex> wall_ms=<t>         the daemon reported it gone
  *   complete peers=<n> wall_ms=<t>    --expect distinct peers were found
  *   stats published=.. found=.. filtered=.. restarts=.. removed=.. collisions=..
@@ -102,6 +104,9 @@ static void found_cb(void *data, const struct ppdb_service *svc, bool up)
     if (up && !pe->up)
         printf("%s id=%s name=%s addr=%s ck=%s v=%s wall_ms=%lld\n", pe->seen ? "refound" : "found",
                id, svc->name, ppdb_addr_format(&svc->addr, addr), ck, v, wall_ms());
+    else if (up)
+        printf("update id=%s addr=%s wall_ms=%lld\n", id, ppdb_addr_format(&svc->addr, addr),
+               wall_ms());
     else if (!up && pe->up)
         printf("lost id=%s wall_ms=%lld\n", id, wall_ms());
     pe->up = up;
