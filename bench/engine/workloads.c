@@ -13,6 +13,10 @@
  * each followed by their copy, so they compress to about half (db_bench's
  * scheme).
  *
+ * Profiling one workload: with PPDB_BENCH_PERF_CTL naming the control FIFO
+ * of `perf record --control=fifo:... -D -1` and PPDB_BENCH_PERF_WORKLOAD a
+ * workload name, the child enables perf just around that workload's ops.
+ *
  * Every op loop checks a deadline every 256 ops (--max-seconds); a workload
  * cut short reports what it did with status "truncated".
  */
@@ -254,6 +258,21 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Sends cmd ("enable", "disable") to perf's control FIFO when this is the
+ * workload to profile (see the top of the file). */
+static void perf_ctl(const char *workload, const char *cmd)
+{
+    const char *fifo = getenv("PPDB_BENCH_PERF_CTL");
+    const char *want = getenv("PPDB_BENCH_PERF_WORKLOAD");
+    if (!fifo || !want || strcmp(want, workload) != 0)
+        return;
+    FILE *f = fopen(fifo, "w");
+    if (f) {
+        fprintf(f, "%s\n", cmd);
+        fclose(f);
+    }
+}
+
 /* Runs `total` ops of one kind split over `threads` threads; fills res. */
 static int run_phase(struct run *r, struct worker *proto, int threads, uint64_t total,
                      struct result *res)
@@ -262,6 +281,7 @@ static int run_phase(struct run *r, struct worker *proto, int threads, uint64_t 
     pthread_t tid[MAX_THREADS];
     PPDB_ASSERT(threads >= 1 && threads <= MAX_THREADS);
     proto->run = r;
+    perf_ctl(res->workload, "enable");
     proto->deadline_ns = now_ns() + (uint64_t)r->o->max_seconds * 1000000000u;
     uint64_t t0 = now_ns();
     for (int t = 0; t < threads; t++) {
@@ -286,6 +306,7 @@ static int run_phase(struct run *r, struct worker *proto, int threads, uint64_t 
     }
     res->seconds = (double)(now_ns() - t0) / 1e9;
     res->threads = threads;
+    perf_ctl(res->workload, "disable");
     return rc;
 }
 
