@@ -151,6 +151,11 @@ int ppdb_node_new(struct ppdb_env *env, const struct ppdb_identity *idn,
 /* Starts probing and joins through the seeds (push/pull with each; a seed
  * that does not answer is retried by the periodic push/pull). */
 int ppdb_node_start(struct ppdb_node *n);
+/* Adds a join candidate at runtime (e.g. found by LAN discovery): kept
+ * with the configured seeds, and joined through at once when this node is
+ * alone. Duplicates and the node's own address are ignored (0); PPDB_ELIMIT
+ * past PPDB_NODE_MAX_SEEDS. */
+int ppdb_node_add_seed(struct ppdb_node *n, const struct ppdb_addr *addr);
 /* Graceful leave: announces "left", gives it leave_ms to spread, stops
  * probing, then calls cb once (status 0). The node stays allocated. */
 typedef void (*ppdb_node_done_cb)(void *data, int status);

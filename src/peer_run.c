@@ -16,6 +16,7 @@
 
 #include "admin.h"
 #include "peer_cli.h"
+#include "peer_mdns.h"
 #include "ppdb_peer.h"
 
 struct run_cfg {
@@ -39,6 +40,7 @@ struct run_state {
     struct ppdb_keyring kr;
     struct ppdb_node *node;
     struct ppdb_admin admin;
+    struct ppdb_peer_mdns mdns;
     int signals;
     int exit_code;
 };
@@ -175,13 +177,17 @@ static int start_node(struct run_state *rs, const struct run_cfg *c)
     const struct ppdb_wire_key *primary = ppdb_keyring_primary(&rs->kr);
     struct ppdb_admin_info info = {
         .version = PPDB_VERSION_STRING,
-        .discovery = c->mdns ? "unavailable: no mDNS adapter in this build" : "off",
+        .discovery = c->mdns ? rs->mdns.status : "off",
         .key_id = primary ? primary->id : 0,
         .insecure = ppdb_keyring_insecure(&rs->kr),
     };
     if ((rc = ppdb_admin_attach(&rs->admin, rs->node, &info)) != 0 ||
         (rc = ppdb_node_start(rs->node)) != 0)
         return ppdb_cli_fail(PPDB_CLI_ERROR, "cannot start the node: %s", ppdb_strerror(rc));
+    if (c->mdns && (rc = ppdb_peer_mdns_start(&rs->mdns, rs->envu, rs->node,
+                                              primary ? primary->id : PPDB_KEY_ID_NONE)) != 0)
+        return ppdb_cli_fail(PPDB_CLI_ERROR, "cannot start LAN discovery: %s",
+                             ppdb_strerror(rc));
     ppdb_node_local_addr(rs->node, &bound);
     printf("ppdb-peer: node %s listening on %s (%s), %u seed(s)\n",
            ppdb_node_id_hex(&rs->idn.id, hex), ppdb_addr_format(&bound, text),
@@ -192,6 +198,7 @@ static int start_node(struct run_state *rs, const struct run_cfg *c)
 
 static void stop_all(struct run_state *rs)
 {
+    ppdb_peer_mdns_stop(&rs->mdns);
     if (rs->node)
         ppdb_node_free(rs->node);
     uv_close((uv_handle_t *)&rs->sigint, NULL);
@@ -223,12 +230,21 @@ int ppdb_cli_run(int argc, char **argv)
     uv_signal_init(&rs.loop, &rs.sigint);
     uv_signal_init(&rs.loop, &rs.sigterm);
     rs.sigint.data = rs.sigterm.data = &rs;
-    if (ppdb_env_uv_new(&rs.loop, NULL, ppdb_logger_default(), &rs.envu) != 0) {
+    /* Keys first: discovery filters the LAN on the cluster key id. */
+    struct ppdb_env_uv_options eo;
+    ppdb_env_uv_options_default(&eo);
+    if ((rc = open_keys(&rs, &c)) != 0)
+        goto out;
+    if (c.mdns) {
+        const struct ppdb_wire_key *primary = ppdb_keyring_primary(&rs.kr);
+        ppdb_peer_mdns_options(&eo, primary ? primary->id : PPDB_KEY_ID_NONE);
+    }
+    if (ppdb_env_uv_new(&rs.loop, &eo, ppdb_logger_default(), &rs.envu) != 0) {
         rc = ppdb_cli_fail(PPDB_CLI_ERROR, "cannot create the event loop env");
         goto out;
     }
     rs.env = ppdb_env_uv_env(rs.envu);
-    if ((rc = open_keys(&rs, &c)) != 0 || (rc = open_identity(&rs, &c)) != 0 ||
+    if ((rc = open_identity(&rs, &c)) != 0 ||
         (rc = start_node(&rs, &c)) != 0)
         goto out;
     uv_signal_start(&rs.sigint, signal_cb, SIGINT);
