@@ -541,6 +541,9 @@ static void probe_timeout_cb(struct ppdb_timer *t)
         relays[j] = s->tab.m[pick[j]].addr;
     s->probe.indirect = true;
     s->probe.expected_nacks = n;
+    /* a second direct ping alongside the indirect ones (memberlist sends a
+     * TCP ping here): one lost datagram alone no longer starts a suspicion */
+    (void)send_msg(s, &target_addr, PPDB_MSG_SWIM_PING, s->probe.seq, &target, NULL);
     for (uint32_t j = 0; j < n; j++) {
         s->stats.indirect_sent++;
         (void)send_msg(s, &relays[j], PPDB_MSG_SWIM_PING_REQ, s->probe.seq, &target, &target_addr);

@@ -4,3 +4,15 @@ if(TARGET ppdb_peer AND TARGET ppdb_memcheck)
   ppdb_test(test_membership_join SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim/test_membership_join.c
             LIBS ppdb_memcheck ppdb_peer ppdb_sim LABELS sim TIMEOUT 300)
 endif()
+if(TARGET ppdb_peer AND TARGET ppdb_memcheck)
+  ppdb_test(test_membership_loss SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim/test_membership_loss.c
+            LIBS ppdb_memcheck ppdb_peer ppdb_sim LABELS sim TIMEOUT 300 ARGS 0x1055)
+  add_test(NAME test_membership_loss_seed2 COMMAND test_membership_loss 0x2055)
+  add_test(NAME test_membership_loss_seed3 COMMAND test_membership_loss 0x3055)
+  set_tests_properties(test_membership_loss_seed2 test_membership_loss_seed3 PROPERTIES
+                       LABELS sim TIMEOUT 300 SKIP_RETURN_CODE 77)
+endif()
+if(TARGET ppdb_peer)
+  ppdb_test(test_swim_members SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_swim_members.c
+            LIBS ppdb_peer LABELS unit)
+endif()

@@ -186,6 +186,8 @@ static inline void mw_free(struct mw *w)
 {
     for (uint32_t i = 0; i < w->n; i++)
         ppdb_node_free(w->nodes[i].node);
+    /* let stream closes finish: their memory is released by env callbacks */
+    CHECK_OK(ppdb_sim_run_for(w->sim, 1000));
     ppdb_sim_free(w->sim);
     ppdb_memcheck_free(w->chk);
     ppdb_keyring_deinit(&w->kr);
