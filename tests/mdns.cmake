@@ -15,3 +15,8 @@ endfunction()
 ppdb_lan_test(test_mdns_discovery test_mdns_discovery.sh 180)
 ppdb_lan_test(test_mdns_restart test_mdns_restart.sh 120)
 ppdb_lan_test(test_mdns_nodaemon test_mdns_nodaemon.sh 120)
+# Node level: tests/integration/test_mdns_nodes.sh PPDB_PEER (three `ppdb-peer
+# run --mdns on` nodes with no seeds converge, a fourth key is never
+# admitted). Not registered yet: it checks convergence through `ppdb-peer
+# members --json`, which does not answer in the current tree; run it by hand:
+#   sudo bash tests/integration/test_mdns_nodes.sh build/ppdb-peer
