@@ -2,10 +2,10 @@
  * env_sim.c - the env ops table of a simulated node: time, timers,
  * randomness, discovery (a fake LAN) and work_submit.
  *
- * Time: mono_ms is the world's virtual clock; wall_ms adds a fixed epoch and
- * the node's skew. Timers are the caller's struct ppdb_timer pushed straight
- * into the world queue (owner = node index), so a node timer and a world
- * event due at the same ms run in the order they were queued.
+ * Time: mono_ms is the world's virtual clock; wall_ms adds a fixed epoch,
+ * the node's skew and its drift (ppm of virtual time). Timers are the caller's struct ppdb_timer
+ * pushed straight into the world queue (owner = node index), so a node timer and a world event due
+ * at the same ms run in the order they were queued.
  *
  * Discovery: every announcement is one immutable, refcounted record; a
  * browse registers a browser in the world list (browse order) and receives
@@ -29,7 +29,9 @@ static uint64_t sim_mono_ms(struct ppdb_env *env)
 static int64_t sim_wall_ms(struct ppdb_env *env)
 {
     struct sim_node *n = sim_node_of_env(env);
-    return n->sim->opts.wall_epoch_ms + (int64_t)n->sim->now_ms + n->skew_ms;
+    int64_t drift_ms =
+        n->drift_ppm != 0.0 ? (int64_t)((double)n->sim->now_ms * n->drift_ppm / 1e6) : 0;
+    return n->sim->opts.wall_epoch_ms + (int64_t)n->sim->now_ms + n->skew_ms + drift_ms;
 }
 
 static int sim_timer_arm(struct ppdb_env *env, struct ppdb_timer *t, uint64_t delay_ms)
@@ -41,7 +43,10 @@ static int sim_timer_arm(struct ppdb_env *env, struct ppdb_timer *t, uint64_t de
         return PPDB_ECLOSED;
     if (ppdb_timer_armed(t)) {
         PPDB_ASSERT_CMP(t->owner, ==, n->index);
-        ppdb_timer_heap_remove(&sim->queue, t);
+        if (t->heap_index == SIM_TIMER_HELD)
+            sim_unhold_timer(n, t);
+        else
+            ppdb_timer_heap_remove(&sim->queue, t);
     }
     if (sim->queue.len - sim->events_queued >= sim->opts.max_timers ||
         delay_ms > UINT64_MAX - sim->now_ms) {
@@ -65,7 +70,10 @@ static void sim_timer_cancel(struct ppdb_env *env, struct ppdb_timer *t)
     if (!ppdb_timer_armed(t))
         return;
     PPDB_ASSERT_CMP(t->owner, ==, n->index);
-    ppdb_timer_heap_remove(&n->sim->queue, t);
+    if (t->heap_index == SIM_TIMER_HELD)
+        sim_unhold_timer(n, t);
+    else
+        ppdb_timer_heap_remove(&n->sim->queue, t);
 }
 
 static void sim_random(struct ppdb_env *env, void *buf, size_t len)

@@ -5,11 +5,11 @@
  * Node i owns the virtual address 127.(i+2 as 24 bits); a socket is a port
  * in its node's short list (a node has few sockets, so a list beats a
  * world-wide table and keeps no O(N^2) state). Each directed link has a
- * model (latency + uniform jitter, loss): the world default, or an entry of
- * the sorted override table. Draws come from the SENDING node's net_rng, so
- * one node's traffic never shifts another node's draws; every send draws
- * loss and delay exactly once whatever the outcome, so a change in loss does
- * not shift later delays.
+ * model (latency + jitter of a distribution, loss, duplication, reordering;
+ * fault.c draws it): the world default, or an entry of the sorted override
+ * table. Partitions and egress bandwidth (fault.c) apply at send. Draws come from the SENDING
+ * node's net_rng, so one node's traffic never shifts another node's draws; every send draws loss
+ * and delay exactly once whatever the outcome, so a change in loss does not shift later delays.
  *
  * Invariants: a datagram's payload is copied at send; a dead (crashed)
  * socket is never found by a lookup; a port is bound at most once per kind
@@ -100,17 +100,23 @@ int ppdb_sim_set_link(struct ppdb_sim *sim, uint32_t from, uint32_t to,
     return 0;
 }
 
+const struct ppdb_sim_link *sim_link_of(const struct ppdb_sim *sim, uint32_t from, uint32_t to)
+{
+    if (sim->link_count) {
+        const struct sim_link_override *o = find_override(sim, (uint64_t)from << 32 | to, NULL);
+        if (o)
+            return &o->link;
+    }
+    return &sim->opts.link;
+}
+
+/* Streams, connects and discovery: loss, then the delay (fault.c draws
+ * the tail; the uniform model draws exactly as it always did). */
 uint64_t sim_link_delay(struct ppdb_sim *sim, struct sim_node *from, uint32_t to, bool *lost)
 {
-    const struct ppdb_sim_link *l = &sim->opts.link;
-    if (sim->link_count) {
-        const struct sim_link_override *o =
-            find_override(sim, (uint64_t)from->index << 32 | to, NULL);
-        if (o)
-            l = &o->link;
-    }
+    const struct ppdb_sim_link *l = sim_link_of(sim, from->index, to);
     double u = ppdb_rng_double(&from->net_rng);
-    uint64_t jitter = l->jitter_ms ? ppdb_rng_below(&from->net_rng, (uint64_t)l->jitter_ms + 1) : 0;
+    uint64_t jitter = sim_tail_ms(&from->net_rng, l);
     if (lost)
         *lost = u < l->loss;
     return (uint64_t)l->latency_ms + jitter;
@@ -210,6 +216,24 @@ static int send_check(struct sim_node *n, struct sim_udp *u, const struct ppdb_a
     return 0;
 }
 
+/* A duplicate: a second event with the same bytes and its own delay. */
+static void send_copy(struct ppdb_sim *sim, const struct sim_udp_event *ev, uint32_t dst,
+                      uint64_t delay_ms)
+{
+    struct sim_udp_event *c = sim_event_new(sim, SIM_EV_UDP, sizeof(*c) + ev->len, true);
+    if (!c) {
+        sim->stats.dropped_limit++;
+        return;
+    }
+    c->from = ev->from;
+    c->to = ev->to;
+    c->len = ev->len;
+    if (ev->len)
+        memcpy(c->data, ev->data, ev->len);
+    sim->stats.duplicated++;
+    (void)sim_event_push(sim, &c->ev, dst, sim->now_ms + delay_ms);
+}
+
 int sim_udp_send(struct ppdb_env *env, struct ppdb_udp *uh, const struct ppdb_addr *to,
                  const void *buf, size_t len)
 {
@@ -227,10 +251,10 @@ int sim_udp_send(struct ppdb_env *env, struct ppdb_udp *uh, const struct ppdb_ad
         sim->stats.dropped_unbound++;
         return 0;
     }
-    bool lost;
-    uint64_t delay = sim_link_delay(sim, n, dst, &lost);
+    struct sim_draw d;
+    sim_link_draw(sim, n, dst, &d);
     struct sim_udp_event *ev = NULL;
-    if (!lost) {
+    if (!d.lost) {
         ev = sim_event_new(sim, SIM_EV_UDP, sizeof(*ev) + len, true);
         if (!ev) {
             sim->stats.dropped_limit++;
@@ -240,8 +264,16 @@ int sim_udp_send(struct ppdb_env *env, struct ppdb_udp *uh, const struct ppdb_ad
     sim->stats.datagrams_sent++;
     n->stats.datagrams_sent++;
     n->stats.bytes_sent += len;
-    if (lost) {
-        sim->stats.dropped_loss++;
+    uint64_t queued = sim_egress_delay(n, len, true);
+    if (d.lost || queued == UINT64_MAX || sim_blocked(sim, n->index, dst)) {
+        if (d.lost)
+            sim->stats.dropped_loss++;
+        else if (queued == UINT64_MAX)
+            sim->stats.dropped_queue++;
+        else
+            sim->stats.dropped_partition++;
+        if (ev)
+            sim_event_release(sim, &ev->ev);
         return 0;
     }
     sim_node_addr_fill(n, u->port, &ev->from);
@@ -249,7 +281,10 @@ int sim_udp_send(struct ppdb_env *env, struct ppdb_udp *uh, const struct ppdb_ad
     ev->len = (uint32_t)len;
     if (len)
         memcpy(ev->data, buf, len);
-    (void)sim_event_push(sim, &ev->ev, dst, sim->now_ms + delay);
+    sim->stats.reordered += d.reordered;
+    if (d.dup)
+        send_copy(sim, ev, dst, queued + d.dup_delay_ms);
+    (void)sim_event_push(sim, &ev->ev, dst, sim->now_ms + queued + d.delay_ms);
     return 0;
 }
 

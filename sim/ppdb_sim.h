@@ -24,13 +24,30 @@
 
 #include "ppdb_env.h"
 
+/* How the variable part of a link's delay is drawn (see docs/simulator.md). */
+enum ppdb_sim_dist {
+    PPDB_SIM_DIST_UNIFORM = 0,   /* uniform[0, jitter_ms] */
+    PPDB_SIM_DIST_LOGNORMAL = 1, /* jitter_ms/2 * exp(shape * N(0,1)), shape default 1 */
+    PPDB_SIM_DIST_PARETO = 2,    /* jitter_ms * (U^(-1/shape) - 1), shape default 1.5 */
+};
+#define PPDB_SIM_TAIL_MAX_MS 60000u /* a tail draw never adds more than this */
+
 /* A directed link's model: every datagram or stream segment from one node
- * to another is delayed by latency_ms + uniform[0, jitter_ms]; a datagram is
- * lost with probability `loss` (streams are never lost: TCP retransmits). */
+ * to another is delayed by latency_ms + a draw of `dist` scaled by
+ * jitter_ms; a datagram is lost with probability `loss` (streams are never
+ * lost: TCP retransmits), delivered twice with probability `dup` (each copy
+ * its own delay), and held back by an extra uniform[1, reorder_ms] with
+ * probability `reorder` (reorder_ms 0: 2 x (latency + jitter) + 1). All the
+ * fields added after `loss` default to 0, the plain model. */
 struct ppdb_sim_link {
     uint32_t latency_ms;
     uint32_t jitter_ms;
-    double loss; /* 0.0 .. 1.0 */
+    double loss;         /* 0.0 .. 1.0 */
+    uint8_t dist;        /* enum ppdb_sim_dist */
+    double shape;        /* lognormal sigma / pareto alpha; 0: the default */
+    double dup;          /* 0.0 .. 1.0 */
+    double reorder;      /* 0.0 .. 1.0 */
+    uint32_t reorder_ms; /* extra hold-back bound */
 };
 
 struct ppdb_sim_options {
@@ -50,7 +67,10 @@ struct ppdb_sim_options {
     int log_level;               /* node loggers' level (default PPDB_LOG_WARN) */
     ppdb_log_sink_cb log_sink;   /* NULL: stderr */
     void *log_sink_arg;
-    const char *service_type; /* the one discovery type announced (default "_ppdb._udp") */
+    const char *service_type;      /* the one discovery type announced (default "_ppdb._udp") */
+    uint64_t egress_bytes_per_s;   /* per-node egress bandwidth; 0: unlimited (default) */
+    uint32_t max_egress_queue_ms;  /* datagrams queued longer are dropped (default 1000) */
+    uint32_t partition_connect_ms; /* a connect across a partition fails (ETIMEDOUT) after (3000) */
 };
 void ppdb_sim_options_default(struct ppdb_sim_options *o);
 
@@ -75,6 +95,13 @@ struct ppdb_sim_stats {
     uint64_t overflow;       /* internal events lost to a full queue: must stay 0 */
     uint64_t run_limit_hits; /* run calls stopped by max_events_per_run */
     uint64_t crashes;
+    uint64_t dropped_partition; /* datagrams across a blocked group pair */
+    uint64_t dropped_queue;     /* datagrams past max_egress_queue_ms at the sender */
+    uint64_t duplicated;        /* extra datagram copies sent */
+    uint64_t reordered;         /* datagrams held back by the reorder draw */
+    uint64_t connects_blocked;  /* connects failed by a partition */
+    uint64_t pauses, restarts;
+    uint64_t deferred;    /* entries held while their node was paused */
     uint32_t events_live; /* world events allocated now */
     uint32_t queue_len;   /* queue entries now (events + node timers) */
     uint32_t queue_len_max;
@@ -124,6 +151,48 @@ int ppdb_sim_set_link(struct ppdb_sim *sim, uint32_t from, uint32_t to,
  * PPDB_EINVAL if the node is already down. */
 int ppdb_sim_node_crash(struct ppdb_sim *sim, uint32_t index);
 bool ppdb_sim_node_alive(const struct ppdb_sim *sim, uint32_t index);
+
+/* Brings a crashed node back on the same index, address and env, as a
+ * process restarting on the same host: its env works again, it has no
+ * handles, timers or announcement; the caller frees the old protocol state
+ * (ppdb_node_free on a crashed env only frees) and starts a new one with
+ * the same identity and data. PPDB_EINVAL if the node is not down. */
+int ppdb_sim_node_restart(struct ppdb_sim *sim, uint32_t index);
+/* Freezes a node (a GC pause, a VM freeze): every entry due on it while
+ * paused - its timers, arriving datagrams and segments, completions - is
+ * held, in order, and runs at resume time, in the same order. Its peers
+ * see nothing but silence. PPDB_EINVAL if down or already paused / not
+ * paused. Crashing a paused node drops what it held, as any crash. */
+int ppdb_sim_node_pause(struct ppdb_sim *sim, uint32_t index);
+int ppdb_sim_node_resume(struct ppdb_sim *sim, uint32_t index);
+bool ppdb_sim_node_paused(const struct ppdb_sim *sim, uint32_t index);
+
+/* Partitions. Every node is in a group (0 .. PPDB_SIM_MAX_GROUPS - 1,
+ * default 0); a blocked (from group, to group) pair drops every datagram
+ * sent that way (dropped_partition) and fails connects that way with
+ * PPDB_ETIMEDOUT after partition_connect_ms. Streams already open keep
+ * flowing (see docs/simulator.md). Blocking only one direction gives a
+ * one-way partition. heal unblocks every pair and puts every node back in
+ * group 0. Discovery ignores partitions. */
+#define PPDB_SIM_MAX_GROUPS 64u
+void ppdb_sim_set_group(struct ppdb_sim *sim, uint32_t index, uint32_t group);
+uint32_t ppdb_sim_group(const struct ppdb_sim *sim, uint32_t index);
+void ppdb_sim_block(struct ppdb_sim *sim, uint32_t from_group, uint32_t to_group, bool blocked);
+void ppdb_sim_heal(struct ppdb_sim *sim);
+bool ppdb_sim_reachable(const struct ppdb_sim *sim, uint32_t from, uint32_t to);
+
+/* Per-node egress bandwidth in bytes/s (0: unlimited): everything the node
+ * sends is serialized behind what it sent before (queueing delay); a
+ * datagram that would wait more than max_egress_queue_ms is dropped. */
+void ppdb_sim_set_egress(struct ppdb_sim *sim, uint32_t index, uint64_t bytes_per_s);
+/* Clock drift of wall_ms only, in parts per million of virtual time
+ * (wall = epoch + t + skew + t * ppm / 1e6). */
+void ppdb_sim_set_clock_drift(struct ppdb_sim *sim, uint32_t index, double ppm);
+/* Replaces the default link model of every link without an override. */
+int ppdb_sim_set_default_link(struct ppdb_sim *sim, const struct ppdb_sim_link *link);
+/* The node whose entry is running now, or UINT32_MAX between entries
+ * (e.g. to route a process-global RNG to the running node's env). */
+uint32_t ppdb_sim_current_node(const struct ppdb_sim *sim);
 
 /* Running the world. Each call processes events in (due_ms, seq) order.
  * run_until processes every event due at or before t_ms, then sets the clock

@@ -190,6 +190,13 @@ struct sim_node {
     uint32_t handles;   /* udp sockets + listeners */
     uint32_t browsers;
     int64_t skew_ms;
+    double drift_ppm;
+    bool paused;
+    uint8_t group;               /* partition group */
+    uint64_t egress_bytes_per_s; /* 0: unlimited */
+    uint64_t egress_busy_us;     /* virtual us at which the egress link is free */
+    struct ppdb_timer **held;    /* entries due while paused, in run order */
+    uint32_t held_len, held_cap;
     struct ppdb_rng rng;     /* env->random */
     struct ppdb_rng net_rng; /* this node's outbound link draws */
     struct sim_udp *udps;
@@ -217,6 +224,19 @@ struct ppdb_sim {
     uint32_t link_count, link_cap;
     struct sim_browser *browsers;
     struct ppdb_sim_stats stats;
+    uint64_t blocked[PPDB_SIM_MAX_GROUPS]; /* bit g of blocked[f]: group f -> g dropped */
+    bool any_blocked;
+    uint32_t current; /* node whose entry runs now, UINT32_MAX between entries */
+};
+
+/* A node timer held by a paused node (heap_index while in node->held). */
+#define SIM_TIMER_HELD (PPDB_TIMER_IDLE - 1u)
+
+/* One draw of the link model for a datagram. */
+struct sim_draw {
+    uint64_t delay_ms;
+    uint64_t dup_delay_ms;
+    bool lost, dup, reordered;
 };
 
 /* world.c */
@@ -238,6 +258,20 @@ void sim_node_addr_fill(const struct sim_node *n, uint16_t port, struct ppdb_add
 
 /* net.c */
 uint64_t sim_link_delay(struct ppdb_sim *sim, struct sim_node *from, uint32_t to, bool *lost);
+/* fault.c: the extended model */
+void sim_link_draw(struct ppdb_sim *sim, struct sim_node *from, uint32_t to, struct sim_draw *d);
+uint64_t sim_tail_ms(struct ppdb_rng *rng, const struct ppdb_sim_link *l);
+const struct ppdb_sim_link *sim_link_of(const struct ppdb_sim *sim, uint32_t from, uint32_t to);
+bool sim_blocked(const struct ppdb_sim *sim, uint32_t from, uint32_t to);
+/* Queueing delay (ms) of len bytes on the sender's egress link; UINT64_MAX
+ * if a datagram would wait past max_egress_queue_ms (nothing is reserved). */
+uint64_t sim_egress_delay(struct sim_node *from, size_t len, bool datagram);
+/* Holds a popped entry of a paused node; false if it could not be held. */
+bool sim_hold(struct sim_node *n, struct ppdb_timer *t);
+/* Removes a held node timer (cancel or re-arm while paused). */
+void sim_unhold_timer(struct sim_node *n, struct ppdb_timer *t);
+/* Crash of a paused node: drop what it held. */
+void sim_drop_held(struct ppdb_sim *sim, struct sim_node *n);
 /* Node index of a virtual IPv4 address, or UINT32_MAX. */
 uint32_t sim_addr_index(const struct ppdb_sim *sim, const struct ppdb_addr *a);
 /* Resolves a bind address for node n: 0 with *port_out (ephemeral if 0). */

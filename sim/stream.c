@@ -155,7 +155,9 @@ void sim_stream_release(struct ppdb_sim *sim, struct sim_event *ev)
 static int send_segment(struct ppdb_sim *sim, struct sim_end *e, struct sim_event *ev)
 {
     uint32_t dst = peer_of(e)->node->index;
-    uint64_t due = sim->now_ms + sim_link_delay(sim, e->node, dst, NULL);
+    size_t len = ev->kind == SIM_EV_DATA ? ((struct sim_data_event *)ev)->len : 0;
+    uint64_t due = sim->now_ms + sim_link_delay(sim, e->node, dst, NULL) +
+                   sim_egress_delay(e->node, len, false);
     if (due < e->out_due_ms)
         due = e->out_due_ms;
     e->out_due_ms = due;
@@ -386,6 +388,15 @@ int sim_connect(struct ppdb_env *env, const struct ppdb_addr *to, ppdb_connect_c
     }
     uint64_t due = sim->now_ms + sim_link_delay(sim, n, dst, NULL);
     c->out_due_ms = due;
+    if (sim_blocked(sim, n->index, dst) || sim_blocked(sim, dst, n->index)) {
+        /* across a partition: no answer, the connect times out */
+        sim->stats.connects_blocked++;
+        ev->ev.kind = SIM_EV_CONNECTED;
+        ev->side = 0;
+        ev->status = PPDB_ETIMEDOUT;
+        (void)sim_event_push(sim, &ev->ev, n->index, sim->now_ms + sim->opts.partition_connect_ms);
+        return 0;
+    }
     (void)sim_event_push(sim, &ev->ev, dst, due);
     return 0;
 }

@@ -40,14 +40,19 @@ void ppdb_sim_options_default(struct ppdb_sim_options *o)
     o->work_delay_ms = 1;
     o->log_level = PPDB_LOG_WARN;
     o->service_type = "_ppdb._udp";
+    o->egress_bytes_per_s = 0;
+    o->max_egress_queue_ms = 1000;
+    o->partition_connect_ms = 3000;
 }
 
 static bool options_valid(const struct ppdb_sim_options *o)
 {
     return o->max_nodes > 0 && o->max_nodes <= SIM_MAX_INDEX + 1 && o->max_events > 0 &&
            o->max_timers > 0 && (uint64_t)o->max_events + o->max_timers < UINT32_MAX / 2 &&
-           o->link.loss >= 0.0 && o->link.loss <= 1.0 && o->max_handles > 0 &&
-           o->max_datagram > 0 && o->max_events_per_run > 0 && o->service_type &&
+           o->link.loss >= 0.0 && o->link.loss <= 1.0 && o->link.dup >= 0.0 && o->link.dup <= 1.0 &&
+           o->link.reorder >= 0.0 && o->link.reorder <= 1.0 &&
+           o->link.dist <= PPDB_SIM_DIST_PARETO && o->max_handles > 0 && o->max_datagram > 0 &&
+           o->max_events_per_run > 0 && o->service_type &&
            strlen(o->service_type) < PPDB_SVC_NAME_MAX;
 }
 
@@ -74,6 +79,7 @@ int ppdb_sim_new(const struct ppdb_sim_options *o, struct ppdb_sim **out)
         return rc;
     }
     sim->trace = ppdb_mix64(o->seed ^ 0x5349d0c0ffeeull);
+    sim->current = UINT32_MAX;
     *out = sim;
     return 0;
 }
@@ -97,6 +103,7 @@ void ppdb_sim_free(struct ppdb_sim *sim)
     release_queue(sim);
     for (uint32_t i = 0; i < sim->node_count; i++) {
         struct sim_node *n = sim->nodes[i];
+        sim_drop_held(sim, n);
         sim_stream_free_all(n);
         sim_udp_free_all(n);
         sim_discovery_crash(n);
@@ -147,6 +154,7 @@ int ppdb_sim_add_node(struct ppdb_sim *sim, const char *name, struct ppdb_env **
     n->sim = sim;
     n->index = sim->node_count;
     n->next_port = 49152;
+    n->egress_bytes_per_s = sim->opts.egress_bytes_per_s;
     /* Two independent streams per node, both functions of (seed, index):
      * what one node draws never shifts another node's draws. */
     ppdb_rng_seed(&n->rng, ppdb_mix64(sim->opts.seed) ^ ppdb_mix64(2ull * n->index + 1));
@@ -340,6 +348,18 @@ static void dispatch(struct ppdb_sim *sim, struct sim_event *ev)
     }
 }
 
+/* A paused node's entry waits in its held list (fault.c) until resume. */
+static bool hold_entry(struct ppdb_sim *sim, struct sim_node *n, struct ppdb_timer *t)
+{
+    if (!sim_hold(n, t)) {
+        sim->stats.overflow++; /* out of memory: the entry runs now instead */
+        return false;
+    }
+    if (t->cb == sim_event_fire_cb)
+        sim->events_queued--;
+    return true;
+}
+
 static void run_one(struct ppdb_sim *sim)
 {
     struct ppdb_timer *t = ppdb_timer_heap_pop(&sim->queue);
@@ -347,6 +367,8 @@ static void run_one(struct ppdb_sim *sim)
     PPDB_ASSERT_CMP(t->due_ms, >=, sim->now_ms);
     sim->now_ms = t->due_ms;
     struct sim_node *n = sim_node_at(sim, t->owner);
+    if (n->paused && hold_entry(sim, n, t))
+        return;
     struct sim_event *ev = NULL;
     uint8_t kind = SIM_EV_TIMER;
     uint64_t payload = t->seq;
@@ -359,6 +381,7 @@ static void run_one(struct ppdb_sim *sim)
     trace_fold(sim, n->index, kind, payload);
     sim->stats.events_processed++;
     n->stats.events_processed++;
+    sim->current = n->index;
     if (!ev) {
         PPDB_ASSERT(!n->crashed); /* a crash removes the node's timers */
         sim->stats.timers_fired++;
@@ -368,6 +391,7 @@ static void run_one(struct ppdb_sim *sim)
     } else {
         dispatch(sim, ev);
     }
+    sim->current = UINT32_MAX;
 }
 
 int ppdb_sim_step(struct ppdb_sim *sim)
@@ -476,6 +500,7 @@ int ppdb_sim_node_crash(struct ppdb_sim *sim, uint32_t index)
         n->crashed = false;
         return rc;
     }
+    sim_drop_held(sim, n);
     sim->stats.crashes++;
     sim_stream_crash(n);
     sim_udp_kill_all(n);
