@@ -1,6 +1,7 @@
 /*
  * db.c - the database: write path (group commit), read path, memtable
- * switch and background flush. Opening and recovery are in recover.c.
+ * switch, write stalls, full-disk handling and stats. Background flushes
+ * and compactions are in compact.c, opening and recovery in recover.c.
  *
  * Writes. Every write call queues a struct writer under the mutex. The
  * writer at the head is the leader: it makes room in the memtable (maybe
@@ -11,16 +12,24 @@
  * it hands the result to every member and wakes the next leader. So eight
  * threads doing synced writes share fsyncs instead of queueing for one each.
  * A failed log append or sync is sticky (bg_error): the log's tail is then
- * unknown, so no later write may be acknowledged on top of it.
+ * unknown, so no later write may be acknowledged on top of it. Except a
+ * full disk (PPDB_ENOSPC): the log is cut back to the end of the last
+ * acknowledged record (wal_good_size) before writing resumes, so nothing
+ * half-written stays in it.
+ *
+ * Stalls (make_room): level-0 tables at l0_slowdown_trigger delay each write
+ * group by 1 ms, once; a full memtable waits while the previous one is
+ * still being flushed, or while level 0 is at l0_stop_trigger.
  *
  * Reads take references to the memtable, the immutable memtable and the
  * current version under the mutex, then search without it: newest source
- * first, stopping when no older source can hold a higher version than the
- * best entry found (each source knows its highest version). Sequence numbers
+ * first (memtables, level-0 tables newest first, then one table per deeper
+ * level), skipping a source that cannot hold a higher version than the best
+ * entry found (each source knows its highest version). Sequence numbers
  * above the published last_seq are invisible, so a batch is seen whole.
  *
  * Invariants (under mu): at most one immutable memtable; while imm != NULL
- * a flush task is queued or running, unless bg_error stopped it; close
+ * a background task is queued or running, unless bg_error stopped it; close
  * waits for bg_tasks to reach 0 (a task counts until it returns); only the
  * leader touches db->mem's contents, db->wal and db->group; last_seq only
  * grows and every entry with seq <= last_seq is in mem, imm or a table.
@@ -44,6 +53,35 @@ void ppdb_db_options_default(struct ppdb_db_options *o)
     o->max_batch_bytes = 64u << 20;
     o->max_group_bytes = 1u << 20;
     o->max_stall_ms = 30000;
+    o->max_open_files = 1000;
+    o->l0_compaction_trigger = 4;
+    o->l0_slowdown_trigger = 8;
+    o->l0_stop_trigger = 12;
+    o->level1_bytes = 10u << 20;
+    o->level_multiplier = 10;
+    o->target_file_bytes = 2u << 20;
+    o->tombstone_grace_ms = 10ull * 24 * 3600 * 1000;
+}
+
+uint64_t db_new_file_number(struct ppdb_db *db)
+{
+    return atomic_fetch_add(&db->vs.next_file, 1);
+}
+
+void db_set_error(struct ppdb_db *db, int rc, const char *what)
+{
+    if (rc == PPDB_ENOSPC) {
+        db->stats.nospace_errors++;
+        db->nospace_retry_us = db->fs->ops->now_us(db->fs) + DB_NOSPACE_RETRY_US;
+    }
+    if (db->bg_error && db->bg_error != PPDB_ENOSPC)
+        return; /* the first hard error stays */
+    if (!db->bg_error || rc != PPDB_ENOSPC)
+        PPDB_LOG(db->lg, rc == PPDB_ENOSPC ? PPDB_LOG_WARN : PPDB_LOG_ERROR, "engine",
+                 rc == PPDB_ENOSPC ? "disk full; read-only until space is freed" : what,
+                 "err=%s dir=%s", ppdb_errname(rc), db->dir);
+    db->bg_error = rc;
+    pthread_cond_broadcast(&db->bg_cv);
 }
 
 int db_path(const struct ppdb_db *db, char *out, size_t cap, uint64_t number, const char *ext)
@@ -52,150 +90,7 @@ int db_path(const struct ppdb_db *db, char *out, size_t cap, uint64_t number, co
     return n < 0 || (size_t)n >= cap ? PPDB_EINVAL : 0;
 }
 
-/* ---------------------------------------------------------------- flush */
-
-/* Writes memtable m to a new table file `number` and opens it for reads. */
-int db_write_table(struct ppdb_db *db, struct memtable *m, uint64_t number, struct vfile **f_out)
-{
-    char path[DB_PATH_MAX];
-    struct ppdb_fs *fs = db->fs;
-    struct ppdb_file *file = NULL;
-    struct ppdb_table_builder *b = NULL;
-    struct ppdb_table_props props;
-    ppdb_table_props_init(&props);
-    int rc = db_path(db, path, sizeof(path), number, "sst");
-    if (!rc)
-        rc = fs->ops->open(fs, path, PPDB_FS_APPEND | PPDB_FS_CREATE | PPDB_FS_TRUNC, &file);
-    if (!rc)
-        rc = ppdb_table_builder_new(fs, file, &db->topts, &b);
-    struct mem_iter it;
-    for (mem_iter_first(&it, m); !rc && mem_iter_valid(&it); mem_iter_next(&it))
-        rc = ppdb_table_builder_add(b, it.node->ikey, it.node->iklen, mem_iter_value(&it),
-                                    it.node->vlen);
-    if (!rc)
-        rc = ppdb_table_builder_finish(b, &props);
-    if (b)
-        ppdb_table_builder_free(b);
-    if (!rc)
-        rc = fs->ops->sync(fs, file);
-    if (file) {
-        int crc = fs->ops->close(fs, file);
-        rc = rc ? rc : crc;
-    }
-    if (!rc) /* the new name must survive a crash before the manifest names it */
-        rc = fs->ops->sync_dir(fs, db->dir);
-    struct vfile *f = NULL;
-    if (!rc && !(f = vfile_new(number, props.file_size, props.max_version, props.max_seq)))
-        rc = PPDB_ENOMEM;
-    if (!rc)
-        rc = db_open_table(db, f);
-    ppdb_table_props_deinit(&props);
-    if (rc) {
-        if (f)
-            vfile_unref(f);
-        (void)fs->ops->remove(fs, path);
-        return rc;
-    }
-    *f_out = f;
-    return 0;
-}
-
-int db_open_table(struct ppdb_db *db, struct vfile *f)
-{
-    char path[DB_PATH_MAX];
-    uint64_t size = 0;
-    int rc = db_path(db, path, sizeof(path), f->number, "sst");
-    if (!rc)
-        rc = db->fs->ops->open(db->fs, path, PPDB_FS_READ, &f->file);
-    if (rc)
-        return rc == PPDB_ENOENT ? PPDB_ECORRUPT : rc; /* a named table is missing */
-    f->fs = db->fs;
-    rc = db->fs->ops->size(db->fs, f->file, &size);
-    if (!rc && size != f->size)
-        rc = PPDB_ECORRUPT;
-    struct ppdb_table_read_options ro = {.logger = db->lg, .fill_cache = true};
-    if (!rc)
-        rc = ppdb_table_open(db->fs, f->file, size, db->cache, f->number, &ro, &f->table);
-    return rc;
-}
-
-/* Captures the manifest contents under mu (files of `v`). */
-int db_manifest_snapshot(struct ppdb_db *db, const struct version *v, uint64_t log_number,
-                         struct ppdb_buf *out)
-{
-    struct manifest m = {.next_file = db->next_file,
-                         .log_number = log_number,
-                         .last_seq = atomic_load(&db->last_seq),
-                         .nfiles = v->nfiles};
-    m.files = ppdb_calloc(v->nfiles ? v->nfiles : 1, sizeof(*m.files));
-    if (!m.files)
-        return PPDB_ENOMEM;
-    for (size_t i = 0; i < v->nfiles; i++)
-        m.files[i] = (struct vfile){.number = v->files[i]->number,
-                                    .size = v->files[i]->size,
-                                    .max_version = v->files[i]->max_version,
-                                    .max_seq = v->files[i]->max_seq};
-    int rc = manifest_encode(&m, out);
-    ppdb_free(m.files);
-    return rc;
-}
-
-/* Background: imm -> table, manifest, then drop imm and its log. */
-static int flush_imm(struct ppdb_db *db)
-{
-    pthread_mutex_lock(&db->mu);
-    struct memtable *imm = db->imm;
-    uint64_t number = db->next_file++;
-    pthread_mutex_unlock(&db->mu);
-    struct vfile *f = NULL;
-    int rc = db_write_table(db, imm, number, &f);
-    struct ppdb_buf man;
-    ppdb_buf_init(&man);
-    pthread_mutex_lock(&db->mu);
-    struct version *v = NULL;
-    uint64_t log_number = db->mem->log_number; /* imm's log and older are obsolete */
-    if (!rc && !(v = version_with_file(db->current, f)))
-        rc = PPDB_ENOMEM;
-    if (!rc)
-        rc = db_manifest_snapshot(db, v, log_number, &man);
-    pthread_mutex_unlock(&db->mu);
-    if (!rc)
-        rc = ppdb_fs_write_atomic(db->fs, db->dir, PPDB_MANIFEST_NAME, man.data, man.len);
-    ppdb_buf_deinit(&man);
-    pthread_mutex_lock(&db->mu);
-    if (!rc) {
-        version_unref(db->current);
-        db->current = v;
-        db->imm = NULL;
-        db->stats.flushes++;
-        v = NULL;
-    }
-    pthread_mutex_unlock(&db->mu);
-    if (f)
-        vfile_unref(f); /* the version holds its own reference */
-    version_unref(v);
-    if (!rc) {
-        mem_unref(imm);
-        db_delete_obsolete(db, log_number);
-    }
-    return rc;
-}
-
-static void flush_task_cb(void *arg)
-{
-    struct ppdb_db *db = arg;
-    int rc = flush_imm(db);
-    pthread_mutex_lock(&db->mu);
-    if (rc) {
-        if (!db->bg_error)
-            db->bg_error = rc;
-        PPDB_LOG(db->lg, PPDB_LOG_ERROR, "engine", "flush failed", "err=%s dir=%s",
-                 ppdb_errname(rc), db->dir);
-    }
-    db->bg_tasks--;
-    pthread_cond_broadcast(&db->bg_cv);
-    pthread_mutex_unlock(&db->mu);
-}
+/* ---------------------------------------------------------------- room */
 
 /* Called with mu held by the leader: freeze mem, start a new log. */
 static int switch_memtable(struct ppdb_db *db)
@@ -208,7 +103,7 @@ static int switch_memtable(struct ppdb_db *db)
      * that loses an earlier, unsynced one (recovery replays a prefix). */
     if (db->opts.sync_policy != PPDB_SYNC_NEVER)
         rc = wal_writer_sync(&db->wal);
-    uint64_t number = db->next_file;
+    uint64_t number = db_new_file_number(db);
     if (!rc)
         rc = db_path(db, path, sizeof(path), number, "log");
     if (!rc)
@@ -222,17 +117,14 @@ static int switch_memtable(struct ppdb_db *db)
     }
     if (rc)
         return rc;
-    db->next_file++;
     wal_writer_close(&db->wal);
     db->wal = nw;
+    db->wal_good_size = 0;
     nm->log_number = number;
     db->imm = db->mem;
     db->mem = nm;
-    db->bg_tasks++;
-    rc = db->fs->ops->schedule(db->fs, flush_task_cb, db);
-    if (rc)
-        db->bg_tasks--; /* imm stays; bg_error stops writers */
-    return rc;
+    db_maybe_schedule(db);
+    return db->bg_error;
 }
 
 static int wait_bg(struct ppdb_db *db, uint64_t deadline_us)
@@ -250,41 +142,96 @@ static int wait_bg(struct ppdb_db *db, uint64_t deadline_us)
     return 0;
 }
 
+/* Leader, mu held, after a full disk: cut the log back to its last good
+ * record and let the failed background work run again. */
+static int try_resume(struct ppdb_db *db)
+{
+    if (db->bg_error != PPDB_ENOSPC)
+        return db->bg_error;
+    if (db->fs->ops->now_us(db->fs) < db->nospace_retry_us)
+        return PPDB_ENOSPC;
+    int rc = wal_writer_rewind(&db->wal, db->wal_good_size);
+    if (rc) {
+        db_set_error(db, rc == PPDB_ENOSPC ? rc : PPDB_ENOSPC, "cannot rewind the log");
+        return PPDB_ENOSPC;
+    }
+    db->bg_error = 0;
+    db->stats.nospace_resumes++;
+    PPDB_LOG(db->lg, PPDB_LOG_INFO, "engine", "retrying writes after a full disk", "dir=%s",
+             db->dir);
+    db_maybe_schedule(db);
+    return 0;
+}
+
+/* The 1 ms slowdown of LevelDB: delays this group (mu released meanwhile). */
+static void slow_down(struct ppdb_db *db)
+{
+    uint64_t t0 = db->fs->ops->now_us(db->fs);
+    pthread_mutex_unlock(&db->mu);
+    db->fs->ops->sleep_us(db->fs, 1000);
+    pthread_mutex_lock(&db->mu);
+    db->stats.l0_slowdowns++;
+    db->stats.l0_slowdown_us += db->fs->ops->now_us(db->fs) - t0;
+}
+
+struct stall {
+    bool on, l0;
+    uint64_t start_us, deadline_us;
+};
+
+static int stall_wait(struct ppdb_db *db, struct stall *st, bool l0)
+{
+    if (!st->on) {
+        st->on = true;
+        db->stats.stalls++;
+        st->start_us = db->fs->ops->now_us(db->fs);
+        st->deadline_us = st->start_us + (uint64_t)db->opts.max_stall_ms * 1000;
+    }
+    if (l0 && !st->l0) {
+        st->l0 = true;
+        db->stats.l0_stops++;
+    }
+    db_maybe_schedule(db);
+    return wait_bg(db, st->deadline_us);
+}
+
 /* Leader, mu held. force: switch even if not full (unless empty). */
 static int make_room(struct ppdb_db *db, bool force)
 {
-    bool stalled = false;
-    uint64_t start_us = 0, deadline_us = 0;
+    struct stall st = {0};
+    bool slowed = false;
     int rc = 0;
     for (;;) {
-        if (db->bg_error) {
-            rc = db->bg_error;
+        if (db->bg_error && (rc = try_resume(db)) != 0)
             break;
+        size_t l0 = db->current->nfiles[0];
+        if (!slowed && !force && l0 >= db->opts.l0_slowdown_trigger) {
+            slowed = true;
+            slow_down(db);
+            continue;
         }
-        if (!force && mem_usage(db->mem) < db->opts.memtable_bytes)
+        if (!force && (mem_usage(db->mem) < db->opts.memtable_bytes || mem_count(db->mem) == 0))
             break;
         if (force && mem_count(db->mem) == 0)
             break;
-        if (db->imm == NULL) {
+        if (db->imm == NULL && l0 < db->opts.l0_stop_trigger) {
             rc = switch_memtable(db);
-            if (rc && !db->bg_error)
-                db->bg_error = rc;
+            if (rc)
+                db_set_error(db, rc, "cannot start a new log");
             force = false;
             if (rc)
                 break;
             continue;
         }
-        if (!stalled) {
-            stalled = true;
-            db->stats.stalls++;
-            start_us = db->fs->ops->now_us(db->fs);
-            deadline_us = start_us + (uint64_t)db->opts.max_stall_ms * 1000;
-        }
-        if ((rc = wait_bg(db, deadline_us)) != 0)
+        if ((rc = stall_wait(db, &st, db->imm == NULL)) != 0)
             break;
     }
-    if (stalled)
-        db->stats.stall_us += db->fs->ops->now_us(db->fs) - start_us;
+    if (st.on) {
+        uint64_t us = db->fs->ops->now_us(db->fs) - st.start_us;
+        db->stats.stall_us += us;
+        if (st.l0)
+            db->stats.l0_stop_us += us;
+    }
     return rc;
 }
 
@@ -307,7 +254,7 @@ static struct writer *build_group(struct ppdb_db *db, struct writer *leader, int
     ppdb_buf_reset(&db->group);
     int rc = ppdb_buf_append(&db->group, leader->rep, leader->rep_len);
     for (struct writer *w = leader->next; !rc && w; w = w->next) {
-        if (w->rep == NULL || (w->sync && !leader->sync))
+        if (w->rep == NULL || w->barrier_cb || (w->sync && !leader->sync))
             break; /* a flush request, or a sync write behind a non-sync leader */
         if (db->group.len + w->rep_len > db->opts.max_group_bytes)
             break;
@@ -357,6 +304,10 @@ static void finish_group(struct ppdb_db *db, struct writer *leader, struct write
 /* Runs the group led by `leader` (mu held on entry and exit). */
 static void lead(struct ppdb_db *db, struct writer *leader)
 {
+    if (leader->barrier_cb) {
+        finish_group(db, leader, leader, leader->barrier_cb(db, leader->barrier_arg));
+        return;
+    }
     int rc = make_room(db, leader->rep == NULL);
     struct writer *last = leader;
     if (rc || leader->rep == NULL) {
@@ -377,11 +328,9 @@ static void lead(struct ppdb_db *db, struct writer *leader)
     rc = commit_group(db, sync);
     pthread_mutex_lock(&db->mu);
     if (rc) {
-        if (!db->bg_error)
-            db->bg_error = rc;
-        PPDB_LOG(db->lg, PPDB_LOG_ERROR, "engine", "log write failed; writes stopped",
-                 "err=%s dir=%s", ppdb_errname(rc), db->dir);
+        db_set_error(db, rc, "log write failed; writes stopped");
     } else {
+        db->wal_good_size = db->wal.size;
         atomic_store(&db->last_seq, seq + count - 1);
         db->stats.groups++;
         db->stats.entries += count;
@@ -399,9 +348,9 @@ static void lead(struct ppdb_db *db, struct writer *leader)
 }
 
 /* Queues a writer and waits for its turn or its group's result. */
-static int run_writer(struct ppdb_db *db, const uint8_t *rep, size_t rep_len, bool sync)
+static int queue_writer(struct ppdb_db *db, struct writer *wp)
 {
-    struct writer w = {.rep = rep, .rep_len = rep_len, .sync = sync};
+    struct writer w = *wp;
     pthread_cond_init(&w.cv, NULL);
     pthread_mutex_lock(&db->mu);
     if (db->wq_tail)
@@ -416,6 +365,18 @@ static int run_writer(struct ppdb_db *db, const uint8_t *rep, size_t rep_len, bo
     pthread_mutex_unlock(&db->mu);
     pthread_cond_destroy(&w.cv);
     return w.status;
+}
+
+static int run_writer(struct ppdb_db *db, const uint8_t *rep, size_t rep_len, bool sync)
+{
+    struct writer w = {.rep = rep, .rep_len = rep_len, .sync = sync};
+    return queue_writer(db, &w);
+}
+
+int db_run_barrier(struct ppdb_db *db, int (*cb)(struct ppdb_db *, void *), void *arg)
+{
+    struct writer w = {.barrier_cb = cb, .barrier_arg = arg};
+    return queue_writer(db, &w);
 }
 
 int ppdb_db_write(struct ppdb_db *db, const struct ppdb_write_options *wopts,
@@ -513,24 +474,47 @@ static bool table_get_cb(void *arg, const struct ppdb_ikey *key, const uint8_t *
     return true;
 }
 
+static int table_lookup(struct tcache *tc, struct vfile *f, uint64_t snap, const uint8_t *key,
+                        size_t klen, struct lookup_hit *hit)
+{
+    if (hit->found && f->max_version <= hit->version)
+        return 0; /* an older table with no higher version cannot win */
+    struct tcache_handle *h;
+    int rc = tcache_get(tc, f, &h);
+    if (rc)
+        return rc;
+    struct table_get_ctx c = {.hit = hit, .snap_seq = snap, .rc = 0};
+    rc = ppdb_table_get(tcache_table(h), key, klen, table_get_cb, &c);
+    tcache_release(tc, h);
+    if (rc == PPDB_ENOTFOUND)
+        rc = 0;
+    return rc ? rc : c.rc;
+}
+
+static bool file_covers(const struct vfile *f, const uint8_t *key, size_t klen)
+{
+    size_t sl, ll;
+    const uint8_t *s = vfile_ukey(&f->smallest, &sl);
+    const uint8_t *l = vfile_ukey(&f->largest, &ll);
+    return ppdb_ukey_cmp(s, sl, key, klen) <= 0 && ppdb_ukey_cmp(key, klen, l, ll) <= 0;
+}
+
 /* Searches the sources newest first; skips a source that cannot beat the
  * best entry found so far. */
-static int lookup(struct memtable *mem, struct memtable *imm, const struct version *v,
-                  uint64_t snap, const uint8_t *key, size_t klen, struct lookup_hit *hit)
+static int lookup(struct ppdb_db *db, struct memtable *mem, struct memtable *imm,
+                  const struct version *v, uint64_t snap, const uint8_t *key, size_t klen,
+                  struct lookup_hit *hit)
 {
     int rc = mem_get(mem, key, klen, snap, hit);
     if (!rc && imm && (!hit->found || mem_max_version(imm) > hit->version))
         rc = mem_get(imm, key, klen, snap, hit);
-    for (size_t i = 0; !rc && i < v->nfiles; i++) {
-        struct vfile *f = v->files[i];
-        if (hit->found && f->max_version <= hit->version)
-            continue;
-        struct table_get_ctx c = {.hit = hit, .snap_seq = snap, .rc = 0};
-        rc = ppdb_table_get(f->table, key, klen, table_get_cb, &c);
-        if (rc == PPDB_ENOTFOUND)
-            rc = 0;
-        if (!rc)
-            rc = c.rc;
+    for (size_t i = 0; !rc && i < v->nfiles[0]; i++)
+        if (file_covers(v->files[0][i], key, klen))
+            rc = table_lookup(db->tc, v->files[0][i], snap, key, klen, hit);
+    for (int l = 1; !rc && l < PPDB_NUM_LEVELS; l++) {
+        size_t i = version_find_file(v, l, key, klen);
+        if (i < v->nfiles[l] && file_covers(v->files[l][i], key, klen))
+            rc = table_lookup(db->tc, v->files[l][i], snap, key, klen, hit);
     }
     return rc;
 }
@@ -555,7 +539,7 @@ int ppdb_db_get(struct ppdb_db *db, const struct ppdb_read_options *ropts, const
     version_ref(v);
     uint64_t snap = atomic_load(&db->last_seq);
     pthread_mutex_unlock(&db->mu);
-    int rc = lookup(mem, imm, v, snap, key, klen, &hit);
+    int rc = lookup(db, mem, imm, v, snap, key, klen, &hit);
     mem_unref(mem);
     mem_unref(imm);
     version_unref(v);
@@ -583,7 +567,83 @@ void ppdb_db_get_stats(struct ppdb_db *db, struct ppdb_db_stats *out)
     *out = db->stats;
     out->last_sequence = atomic_load(&db->last_seq);
     out->memtable_bytes = mem_usage(db->mem);
-    out->l0_files = (uint32_t)db->current->nfiles;
     out->bg_error = db->bg_error;
+    out->read_only = db->bg_error == PPDB_ENOSPC;
+    out->manifest_number = db->vs.manifest_number;
+    out->table_bytes = 0;
+    for (int l = 0; l < PPDB_NUM_LEVELS; l++) {
+        out->level_files[l] = (uint32_t)db->current->nfiles[l];
+        out->level_bytes[l] = version_level_bytes(db->current, l);
+        out->table_bytes += out->level_bytes[l];
+    }
+    out->l0_files = out->level_files[0];
     pthread_mutex_unlock(&db->mu);
+    out->tables_deleted = atomic_load(&db->vs.deleted_files);
+    if (out->flush_bytes)
+        out->write_amplification =
+            (double)(out->flush_bytes + out->compact_write_bytes) / (double)out->flush_bytes;
+    tcache_stats(db->tc, &out->table_cache_hits, &out->table_cache_misses);
+    if (db->cache) {
+        struct ppdb_cache_stats cs;
+        ppdb_cache_stats(db->cache, &cs);
+        out->block_cache_hits = cs.hits;
+        out->block_cache_misses = cs.misses;
+    }
+}
+
+/* Bytes of table f before user key ukey (NULL: the end). */
+static int offset_in(struct ppdb_db *db, struct vfile *f, const uint8_t *ukey, size_t ulen,
+                     uint64_t *off)
+{
+    if (!ukey) {
+        *off = f->size;
+        return 0;
+    }
+    if (ppdb_ukey_cmp(f->largest.data, ppdb_ikey_ulen(f->largest.len), ukey, ulen) < 0) {
+        *off = f->size;
+        return 0;
+    }
+    if (ppdb_ukey_cmp(f->smallest.data, ppdb_ikey_ulen(f->smallest.len), ukey, ulen) >= 0) {
+        *off = 0;
+        return 0;
+    }
+    struct ppdb_buf k;
+    ppdb_buf_init(&k);
+    int rc = ppdb_buf_reserve(&k, ulen + PPDB_IKEY_TRAILER);
+    struct tcache_handle *h = NULL;
+    if (!rc)
+        rc = tcache_get(db->tc, f, &h);
+    if (!rc) {
+        k.len = ppdb_ikey_seek_key(k.data, ukey, ulen);
+        *off = ppdb_table_approx_offset(tcache_table(h), k.data, k.len);
+        tcache_release(db->tc, h);
+    }
+    ppdb_buf_deinit(&k);
+    return rc;
+}
+
+int ppdb_db_approximate_size(struct ppdb_db *db, const void *begin, size_t blen, const void *end,
+                             size_t elen, uint64_t *bytes_out)
+{
+    PPDB_ASSERT(db && bytes_out);
+    pthread_mutex_lock(&db->mu);
+    struct version *v = db->current;
+    version_ref(v);
+    pthread_mutex_unlock(&db->mu);
+    uint64_t total = 0;
+    int rc = 0;
+    for (int l = 0; !rc && l < PPDB_NUM_LEVELS; l++)
+        for (size_t i = 0; !rc && i < v->nfiles[l]; i++) {
+            uint64_t a = 0, b = 0;
+            rc = offset_in(db, v->files[l][i], begin, blen, &a);
+            if (!rc && begin == NULL)
+                a = 0;
+            if (!rc)
+                rc = offset_in(db, v->files[l][i], end, elen, &b);
+            if (!rc && b > a)
+                total += b - a;
+        }
+    version_unref(v);
+    *bytes_out = total;
+    return rc;
 }

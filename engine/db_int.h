@@ -1,6 +1,7 @@
 /*
- * db_int.h - the db object shared by db.c (write and read paths, flush) and
- * recover.c (open, recovery, close). Not installed.
+ * db_int.h - the db object shared by db.c (write and read paths), compact.c
+ * (background flush and compaction), recover.c (open, recovery, close) and
+ * checkpoint.c. Not installed.
  */
 #ifndef PPDB_ENGINE_DB_INT_H
 #define PPDB_ENGINE_DB_INT_H
@@ -9,18 +10,33 @@
 
 #include "engine_int.h"
 
-#define DB_PATH_MAX 4096
-#define DB_DIR_MAX  3900
+#define DB_PATH_MAX         4096
+#define DB_DIR_MAX          3900
+#define DB_NOSPACE_RETRY_US 20000 /* a full disk is retried at most this often */
 
 /* A queued write call; lives on the caller's stack until done. */
 struct writer {
-    const uint8_t *rep; /* batch encoding; NULL = a flush request */
+    const uint8_t *rep; /* batch encoding; NULL = a flush request or barrier */
     size_t rep_len;
     bool sync;
     bool done;
     int status;
+    /* A barrier: run with mu held while this writer leads (no group commit
+     * in flight); its result is the writer's status. */
+    int (*barrier_cb)(struct ppdb_db *db, void *arg);
+    void *barrier_arg;
     pthread_cond_t cv;
     struct writer *next;
+};
+
+/* A ppdb_db_compact_range in progress (lives on the caller's stack). */
+struct manual_compaction {
+    int level;     /* level being compacted into level + 1 */
+    int max_level; /* stop before compacting this level */
+    struct ppdb_buf begin, end;
+    bool has_begin, has_end;
+    bool done;
+    int status;
 };
 
 struct ppdb_db {
@@ -30,36 +46,52 @@ struct ppdb_db {
     struct ppdb_logger *lg;   /* borrowed */
     struct ppdb_file *lock;   /* the LOCK file, held while open */
     struct ppdb_cache *cache; /* block cache or NULL */
+    struct tcache *tc;        /* open table readers */
     struct ppdb_table_options topts;
+    struct vset vs; /* manifest and file numbers (bg thread / open) */
 
     pthread_mutex_t mu;
-    pthread_cond_t bg_cv; /* a flush finished, or bg_error was set */
+    pthread_cond_t bg_cv; /* background work finished a step, or bg_error was set */
     struct writer *wq_head, *wq_tail;
     struct memtable *mem;      /* mutable memtable (always set) */
     struct memtable *imm;      /* being flushed, or NULL */
     struct version *current;   /* live tables */
     struct wal_writer wal;     /* log of mem */
+    uint64_t wal_good_size;    /* end of the last record acknowledged */
     struct ppdb_buf group;     /* the leader's group record */
-    uint64_t next_file;        /* next file number for logs and tables */
     _Atomic uint64_t last_seq; /* newest published sequence number */
-    int bg_tasks;              /* flush tasks queued or running (a new one may be
-                                  queued before the last one has returned) */
-    int bg_error;              /* sticky write error */
+    int bg_tasks;              /* background tasks queued or running (0 or 1) */
+    bool closing;              /* close started: no new compactions */
+    struct manual_compaction *manual;
+    int bg_error;              /* write error; PPDB_ENOSPC is retried */
+    uint64_t nospace_retry_us; /* not before this time (now_us) */
+    int log_pins;              /* checkpoints copying logs: none is deleted */
     struct ppdb_db_stats stats;
 };
 
 int db_path(const struct ppdb_db *db, char *out, size_t cap, uint64_t number, const char *ext);
-int db_write_table(struct ppdb_db *db, struct memtable *m, uint64_t number, struct vfile **f_out);
-int db_open_table(struct ppdb_db *db, struct vfile *f);
-int db_manifest_snapshot(struct ppdb_db *db, const struct version *v, uint64_t log_number,
-                         struct ppdb_buf *out);
-/* Removes logs numbered below log_number and tables not in the current
- * version. Best effort: failures are logged, never fatal. */
-void db_delete_obsolete(struct ppdb_db *db, uint64_t log_number);
+uint64_t db_new_file_number(struct ppdb_db *db);
+/* Writes memtable m to new table `number` (synced, its directory entry
+ * too); *f_out gets the file with its key range. */
+int db_write_table(struct ppdb_db *db, struct memtable *m, struct vfile **f_out);
+/* Deletes logs below log_number (unless a checkpoint pins them) and
+ * manifests other than the current one; at open (all_tables) also tables
+ * the current version does not name. Best effort: failures are logged. */
+void db_delete_obsolete(struct ppdb_db *db, uint64_t log_number, bool all_tables);
+/* Records an error from background or log I/O (mu held). */
+void db_set_error(struct ppdb_db *db, int rc, const char *what);
 
-/* Tests: waits until no flush is queued or running. A simulated power cut
- * (ppdb_fs_mem_drop_unsynced) must not race a flush that would go on
- * writing after it, which no crashed process could do. */
+/* Runs cb with mu held as the leader of the write queue: no group commit
+ * is in flight, the log ends at a record boundary. */
+int db_run_barrier(struct ppdb_db *db, int (*cb)(struct ppdb_db *, void *), void *arg);
+
+/* compact.c: background work. mu held. */
+void db_maybe_schedule(struct ppdb_db *db);
+bool db_needs_compaction(const struct ppdb_db *db, const struct version *v);
+
+/* Tests: waits until no background task is queued or running. A simulated
+ * power cut (ppdb_fs_mem_drop_unsynced) must not race a flush that would go
+ * on writing after it, which no crashed process could do. */
 void db_wait_idle(struct ppdb_db *db);
 
 #endif /* PPDB_ENGINE_DB_INT_H */

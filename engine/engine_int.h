@@ -22,10 +22,10 @@
  *             writer at a time, readers without locks. Tracks the highest
  *             version it holds so reads can skip older sources.
  *
- *   version   the set of live table files (level 0 only for now, newest
- *             first), persisted as a small checksummed MANIFEST written
- *             atomically, with the current log number and last sequence.
- *             A later leveled version set replaces it behind this interface.
+ *   version   the set of live table files per level (refcounted versions)
+ *             and the MANIFEST of version edits that records it
+ *             (docs/formats/manifest.md); a bounded table cache of open
+ *             readers; internal merging iterators; leveled compaction.
  *
  *   db        ties them together: group commit, memtable switch and
  *             background flush, get across all sources, recovery at open.
@@ -86,6 +86,9 @@ int wal_writer_open(struct ppdb_fs *fs, const char *path, uint64_t number, struc
 /* Appends one record with a single fs append. */
 int wal_writer_add(struct wal_writer *w, const uint8_t *p, size_t n);
 int wal_writer_sync(struct wal_writer *w);
+/* Cuts the log back to `size` (the end of the last good record) and syncs:
+ * drops whatever a failed append or sync may have left behind it. */
+int wal_writer_rewind(struct wal_writer *w, uint64_t size);
 int wal_writer_close(struct wal_writer *w);
 
 enum wal_end {
@@ -191,53 +194,202 @@ static inline const uint8_t *mem_iter_value(const struct mem_iter *it)
 
 /* --------------------------------------------------------------- version */
 
+#define PPDB_NUM_LEVELS PPDB_DB_LEVELS
+
+/* A table file as the version set knows it. The reader itself lives in the
+ * table cache (tcache below), opened on demand and closed by LRU. */
 struct vfile {
     uint64_t number;
     uint64_t size;
     uint64_t max_version;
     uint64_t max_seq;
-    struct ppdb_fs *fs;
-    struct ppdb_file *file;   /* open while table is */
-    struct ppdb_table *table; /* open reader (NULL in a decoded manifest) */
+    struct ppdb_buf smallest; /* smallest internal key */
+    struct ppdb_buf largest;  /* largest internal key */
     atomic_int refs;
+    bool compacting; /* an input of a running compaction (under db mu) */
+    /* Set once an installed edit removed the file: the last unref deletes
+     * it (no live version names it any more). */
+    atomic_bool obsolete;
+    struct vset *owner; /* for the deletion; NULL in decoded edits */
 };
 
-/* An immutable list of live tables, newest first; refcounted so readers use
- * it without the db mutex while a flush installs the next one. */
+/* An immutable set of live tables per level, refcounted so readers search
+ * it without the db mutex while a flush or compaction installs the next.
+ * Level 0: newest first (numbers descend), ranges may overlap. Levels >= 1:
+ * sorted by smallest key, ranges disjoint. */
 struct version {
-    struct vfile **files;
-    size_t nfiles;
+    struct vfile **files[PPDB_NUM_LEVELS];
+    size_t nfiles[PPDB_NUM_LEVELS];
     atomic_int refs;
 };
 
-struct manifest {
-    uint64_t next_file;
+/* A version edit: one MANIFEST record (docs/formats/manifest.md). */
+struct edit_file {
+    int level;
+    struct vfile *f; /* added: referenced by the edit */
+};
+struct edit_del {
+    int level;
+    uint64_t number;
+};
+struct version_edit {
+    bool has_log_number, has_next_file, has_last_seq;
     uint64_t log_number; /* logs numbered >= this are live */
+    uint64_t next_file;
     uint64_t last_seq;
-    uint64_t nfiles;
-    struct vfile *files; /* nfiles, newest first (plain copies, refs unused) */
+    struct edit_file *added;
+    size_t nadded, cap_added;
+    struct edit_del *deleted;
+    size_t ndeleted, cap_deleted;
+    struct ppdb_buf cpointer[PPDB_NUM_LEVELS]; /* compact pointers (len 0 = unset) */
+    bool has_cpointer[PPDB_NUM_LEVELS];
 };
 
-#define PPDB_MANIFEST_NAME      "MANIFEST"
-#define PPDB_MANIFEST_MAGIC     0x464d4450u /* "PDMF" little-endian */
-#define PPDB_MANIFEST_FORMAT    1u
-#define PPDB_MANIFEST_MAX_FILES 100000u
-#define PPDB_MANIFEST_HEADER    36u /* magic, format, next_file, log_number, last_seq, nfiles */
-#define PPDB_MANIFEST_FILE      32u /* number, size, max_version, max_seq */
-#define PPDB_MANIFEST_TRAILER   4u  /* masked crc32c of everything before it */
+void edit_init(struct version_edit *e);
+void edit_deinit(struct version_edit *e);
+/* Takes a reference on f. */
+int edit_add_file(struct version_edit *e, int level, struct vfile *f);
+int edit_del_file(struct version_edit *e, int level, uint64_t number);
+int edit_set_cpointer(struct version_edit *e, int level, const uint8_t *k, size_t n);
+int edit_encode(const struct version_edit *e, struct ppdb_buf *out);
+/* PPDB_ECORRUPT when malformed. e is initialized by the call. */
+int edit_decode(const uint8_t *p, size_t n, struct version_edit *e);
 
-int manifest_encode(const struct manifest *m, struct ppdb_buf *out);
-/* On success m->files is allocated (ppdb_free). PPDB_ECORRUPT if bad. */
-int manifest_decode(const uint8_t *p, size_t n, struct manifest *m);
-
-struct version *version_new(size_t nfiles);
+struct version *version_new(void);
 void version_ref(struct version *v);
 void version_unref(struct version *v);
-/* A new version = old with f prepended (takes a ref on every file). */
-struct version *version_with_file(const struct version *old, struct vfile *f);
+/* base + edit -> *out (new version with refs on its files). PPDB_ECORRUPT
+ * if the edit deletes a file that is not there or breaks level order. */
+int version_apply(const struct version *base, const struct version_edit *e, struct version **out);
+uint64_t version_level_bytes(const struct version *v, int level);
+/* Files of `level` overlapping user-key range [b, e] (NULL = unbounded),
+ * appended to *out (ppdb_realloc'ed array, *n counts). */
+int version_overlaps(const struct version *v, int level, const uint8_t *b, size_t blen,
+                     const uint8_t *e, size_t elen, struct vfile ***out, size_t *n);
+/* Index of the first file of level >= 1 whose largest user key >= ukey. */
+size_t version_find_file(const struct version *v, int level, const uint8_t *ukey, size_t ulen);
+
 struct vfile *vfile_new(uint64_t number, uint64_t size, uint64_t max_version, uint64_t max_seq);
 void vfile_ref(struct vfile *f);
-/* The last unref closes the table and its file. */
 void vfile_unref(struct vfile *f);
+static inline const uint8_t *vfile_ukey(const struct ppdb_buf *ikey, size_t *len)
+{
+    *len = ppdb_ikey_ulen(ikey->len);
+    return ikey->data;
+}
+
+/* ---------------------------------------------------------------- vset
+ *
+ * The version set: the current version, the MANIFEST it is recorded in and
+ * the counters the manifest carries. Edits are applied by one thread at a
+ * time (the background thread, or open/close), never concurrently.
+ */
+
+#define PPDB_CURRENT_NAME       "CURRENT"
+#define PPDB_MANIFEST_PREFIX    "MANIFEST-"
+#define PPDB_MANIFEST_MAX_BYTES (4u << 20) /* a larger manifest is rewritten */
+
+struct vset {
+    struct ppdb_fs *fs;
+    const char *dir; /* the db's copy */
+    struct ppdb_logger *lg;
+    struct tcache *tc;       /* to drop a deleted table's reader */
+    struct ppdb_file *man_f; /* open manifest (NULL: none yet) */
+    uint64_t man_size;       /* its length */
+    bool man_broken;         /* a failed append: start a new manifest */
+    uint64_t manifest_number;
+    uint64_t log_number;
+    _Atomic uint64_t next_file; /* next number for logs, tables, manifests */
+    uint64_t last_seq_logged;   /* last sequence recorded in the manifest */
+    struct ppdb_buf cpointer[PPDB_NUM_LEVELS];
+    atomic_uint_fast64_t deleted_files; /* tables removed by the last unref */
+};
+
+void vset_init(struct vset *vs, struct ppdb_fs *fs, const char *dir, struct ppdb_logger *lg);
+void vset_deinit(struct vset *vs);
+/* Reads CURRENT and the manifest it names into a fresh version (*v_out) and
+ * the counters; PPDB_ENOENT when there is no CURRENT. */
+int vset_recover(struct vset *vs, struct version **v_out, uint64_t *last_seq_out);
+/* Makes e durable: appended to the manifest and synced (a new manifest with
+ * a full snapshot of `base`+e when there is none, it is broken or too big).
+ * Then *out = base + e. On error nothing changed in memory. */
+int vset_log_and_apply(struct vset *vs, const struct version *base, struct version_edit *e,
+                       struct version **out);
+/* A full snapshot of v as one edit (files, counters, compact pointers). */
+int vset_snapshot_edit(const struct vset *vs, const struct version *v, uint64_t last_seq,
+                       struct version_edit *e);
+/* Writes a new MANIFEST-<number> holding `snap` in directory dir, then
+ * CURRENT naming it (atomically). For checkpoints and manifest rollover. */
+int vset_write_manifest(struct ppdb_fs *fs, const char *dir, uint64_t number,
+                        const struct version_edit *snap, struct vset *keep_open);
+
+/* Manifest records (docs/formats/manifest.md):
+ *   length u32le | ~length u32le | masked crc32c(payload) u32le | payload
+ * The length is stored twice so that a flipped bit in it is corruption,
+ * never mistaken for a record cut short by a crash (a torn tail). */
+#define PPDB_MANIFEST_REC_HEADER 12u
+#define PPDB_MANIFEST_MAX_RECORD (64u << 20)
+#define PPDB_MANIFEST_MAX_FILE   (256u << 20)
+typedef int (*manifest_record_cb)(void *arg, const uint8_t *p, size_t n);
+/* Calls cb for each record of a whole manifest file. 0 at a clean end;
+ * *torn_off_out = offset of a torn last record (or UINT64_MAX: none);
+ * PPDB_ECORRUPT (*bad_off_out = where) on a bad header or checksum. */
+int manifest_parse(const uint8_t *p, size_t n, manifest_record_cb cb, void *arg,
+                   uint64_t *torn_off_out, uint64_t *bad_off_out);
+int manifest_append(struct ppdb_fs *fs, struct ppdb_file *f, const uint8_t *p, size_t n);
+
+/* ------------------------------------------------------------ table cache
+ *
+ * A bounded LRU of open table readers (max_open_files), built on the
+ * sharded cache of table.h with charge 1 per table. A handle pins its
+ * reader; the reader and its file close when evicted and unpinned.
+ */
+struct tcache;
+struct tcache_handle;
+int tcache_new(struct ppdb_fs *fs, const char *dir, struct ppdb_cache *block_cache,
+               struct ppdb_logger *lg, size_t max_open, struct tcache **tc_out);
+void tcache_free(struct tcache *tc);
+/* Opens (or finds) table f; PPDB_ECORRUPT when the file is missing or its
+ * size differs from the manifest's. */
+int tcache_get(struct tcache *tc, const struct vfile *f, struct tcache_handle **h_out);
+struct ppdb_table *tcache_table(struct tcache_handle *h);
+void tcache_release(struct tcache *tc, struct tcache_handle *h);
+void tcache_evict(struct tcache *tc, uint64_t number);
+void tcache_stats(struct tcache *tc, uint64_t *hits, uint64_t *misses);
+
+/* ------------------------------------------------------------- iterators
+ *
+ * Internal forward iterators over internal keys (merge.c): one interface
+ * for a memtable, a table, a level (its files in order, opened lazily) and
+ * a merge of any number of them. Compaction uses them; the user-facing
+ * iterator will build on the same merge.
+ */
+struct iter;
+struct iter_ops {
+    void (*seek_first)(struct iter *it);
+    /* First entry >= ikey (ppdb_ikey_cmp). */
+    void (*seek)(struct iter *it, const uint8_t *ikey, size_t klen);
+    void (*next)(struct iter *it);
+    bool (*valid)(const struct iter *it);
+    const uint8_t *(*key)(const struct iter *it, size_t *len);
+    const uint8_t *(*value)(const struct iter *it, size_t *len);
+    int (*status)(const struct iter *it);
+    void (*free)(struct iter *it);
+};
+struct iter {
+    const struct iter_ops *ops;
+};
+
+int iter_mem_new(struct memtable *m, struct iter **out);                   /* takes a ref on m */
+int iter_table_new(struct tcache *tc, struct vfile *f, struct iter **out); /* refs f */
+int iter_files_new(struct tcache *tc, struct vfile **files, size_t n, struct iter **out);
+int iter_level_new(struct tcache *tc, const struct version *v, int level, struct iter **out);
+/* Takes ownership of children (freed with it, also on error). */
+int iter_merge_new(struct iter **children, size_t n, struct iter **out);
+static inline void iter_free(struct iter *it)
+{
+    if (it)
+        it->ops->free(it);
+}
 
 #endif /* PPDB_ENGINE_INT_H */

@@ -22,12 +22,37 @@
  * and the previous one is still being flushed): do not call them from an
  * event-loop thread.
  *
+ * Compaction. Tables are kept in levels, LevelDB-style: flushes make level-0
+ * tables (key ranges may overlap); a background compaction merges them into
+ * level 1 once there are l0_compaction_trigger of them, and level L into
+ * L+1 once L holds more than level1_bytes * level_multiplier^(L-1). For each
+ * user key a compaction keeps only the entry a read would return (highest
+ * version, then latest write) and drops tombstones at the bottom (no deeper
+ * level holds the key): unversioned ones (version 0) at once, versioned ones
+ * once tombstone_grace_ms have passed since the time in their version.
+ * Versions are read as PPDB's hybrid logical clock: version >> 16 is the
+ * wall-clock time in milliseconds since the epoch, the low 16 bits a
+ * counter; the engine compares that time with its fs clock (fs->wall_ms).
+ * Until the grace period has passed a tombstone keeps shadowing older
+ * versions that a replica may still deliver late.
+ *
+ * Write stalls. With l0_slowdown_trigger level-0 tables each write is
+ * delayed by 1 ms; with l0_stop_trigger, or while a full memtable waits for
+ * the previous one to be flushed, writes wait for the background work (at
+ * most max_stall_ms each, then PPDB_ETIMEDOUT). Stats count both.
+ *
  * Errors: 0 or a negative PPDB_E* code (ppdb_base.h). PPDB_ENOTFOUND from
  * get; PPDB_EBUSY when another process or handle holds the directory;
  * PPDB_ECORRUPT on a checksum mismatch or a malformed file; PPDB_EIO and
- * PPDB_ENOSPC from the file system. After a failed log write or sync the
- * database refuses further writes with that error (the log's state is then
- * unknown); reads keep working. Close and reopen to recover.
+ * PPDB_ENOSPC from the file system. A full disk (a log append, flush or
+ * compaction failing with PPDB_ENOSPC) makes the database read-only: writes
+ * fail with PPDB_ENOSPC, reads keep working, stats.read_only is set; the
+ * next write at least 20 ms later retries (the log is cut back to its last
+ * good record and the failed flush or compaction runs again), so writing
+ * resumes by itself once space is freed, and nothing acknowledged is lost.
+ * Any other failed log write or sync is sticky: the database refuses
+ * further writes with that error (the log's state is then unknown); reads
+ * keep working. Close and reopen to recover.
  */
 #ifndef PPDB_ENGINE_H
 #define PPDB_ENGINE_H
@@ -76,10 +101,22 @@ struct ppdb_db_options {
     size_t max_group_bytes;     /* bound of one group commit */
     uint32_t max_stall_ms;      /* a write that stalls longer fails with PPDB_ETIMEDOUT */
     struct ppdb_logger *logger; /* borrowed for the db's lifetime; NULL: default */
+    /* Compaction and stalls (see the top of this header). */
+    uint32_t max_open_files;        /* bound of the table cache (open readers), >= 4 */
+    uint32_t l0_compaction_trigger; /* level-0 tables that start a compaction */
+    uint32_t l0_slowdown_trigger;   /* level-0 tables that delay each write 1 ms */
+    uint32_t l0_stop_trigger;       /* level-0 tables that stop writes */
+    uint64_t level1_bytes;          /* target size of level 1 */
+    uint32_t level_multiplier;      /* each level is this much larger than the last */
+    uint64_t target_file_bytes;     /* size of a compaction output table */
+    uint64_t tombstone_grace_ms;    /* age before a versioned tombstone may be dropped
+                                       (UINT64_MAX: never) */
 };
 
 /* Fills *o with the defaults: create_if_missing, 4 MiB memtable, 4 KiB
- * blocks, 8 MiB block cache, 10 bloom bits per key, LZ4, per-write sync. */
+ * blocks, 8 MiB block cache, 10 bloom bits per key, LZ4, per-write sync,
+ * 1000 open files, level-0 triggers 4 / 8 / 12, level 1 of 10 MiB, x10 per
+ * level, 2 MiB tables, tombstones kept 10 days. */
 void ppdb_db_options_default(struct ppdb_db_options *o);
 
 struct ppdb_write_options {
@@ -136,6 +173,8 @@ int ppdb_db_get(struct ppdb_db *db, const struct ppdb_read_options *ropts, const
  * table file and its log is deleted. */
 int ppdb_db_flush(struct ppdb_db *db);
 
+#define PPDB_DB_LEVELS 7 /* levels 0..6 */
+
 struct ppdb_db_stats {
     uint64_t writes;               /* write calls that succeeded (a batch is one) */
     uint64_t entries;              /* entries written */
@@ -150,11 +189,57 @@ struct ppdb_db_stats {
     uint64_t recovered_entries;    /* entries replayed from logs at open */
     uint64_t last_sequence;        /* sequence number of the newest write */
     uint64_t memtable_bytes;       /* memory of the mutable memtable */
-    uint32_t l0_files;             /* table files */
-    int bg_error;                  /* sticky write error, 0 if none */
+    uint32_t l0_files;             /* level-0 tables */
+    int bg_error;                  /* write error, 0 if none (PPDB_ENOSPC: read_only) */
+    /* Levels and compaction. */
+    uint32_t level_files[PPDB_DB_LEVELS]; /* tables per level */
+    uint64_t level_bytes[PPDB_DB_LEVELS]; /* bytes of tables per level */
+    uint64_t table_bytes;                 /* all live tables */
+    uint64_t flush_bytes;                 /* table bytes written by flushes */
+    uint64_t compactions;                 /* compactions run (trivial moves included) */
+    uint64_t trivial_moves;               /* compactions that moved a table down unchanged */
+    uint64_t compact_read_bytes;          /* table bytes read by compactions */
+    uint64_t compact_write_bytes;         /* table bytes written by compactions */
+    uint64_t compact_dropped;             /* entries dropped (shadowed, tombstones, expired) */
+    uint64_t tables_deleted;              /* obsolete tables removed */
+    /* (flush_bytes + compact_write_bytes) / flush_bytes: table bytes written
+     * per byte flushed (0 before the first flush). Add the log: (wal_bytes +
+     * flush_bytes + compact_write_bytes) / wal_bytes is the disk's view. */
+    double write_amplification;
+    uint64_t l0_slowdowns; /* writes delayed 1 ms for level-0 tables */
+    uint64_t l0_slowdown_us;
+    uint64_t l0_stops;   /* writes that waited at l0_stop_trigger */
+    uint64_t l0_stop_us; /* (also counted in stalls / stall_us) */
+    uint64_t block_cache_hits, block_cache_misses;
+    uint64_t table_cache_hits, table_cache_misses;
+    bool read_only;           /* a full disk stopped writes (retried) */
+    uint64_t nospace_errors;  /* operations that failed with PPDB_ENOSPC */
+    uint64_t nospace_resumes; /* times writing resumed after it */
+    uint64_t manifest_number; /* MANIFEST-NNNNNN in use */
 };
 /* Snapshot of the counters. writes per sync = synced_writes / syncs. */
 void ppdb_db_get_stats(struct ppdb_db *db, struct ppdb_db_stats *out);
+
+/* Compacts the tables holding user keys in [begin, end] (NULL = unbounded
+ * on that side) down the levels, dropping what compaction may drop, and
+ * returns once done (or with the error that stopped it). Flushes the
+ * memtable first. Blocks for as long as the work takes. */
+int ppdb_db_compact_range(struct ppdb_db *db, const void *begin, size_t blen, const void *end,
+                          size_t elen);
+
+/* Approximate bytes of table data holding user keys in [begin, end) (NULL =
+ * unbounded), from the tables' indexes; the memtable is not counted. */
+int ppdb_db_approximate_size(struct ppdb_db *db, const void *begin, size_t blen, const void *end,
+                             size_t elen, uint64_t *bytes_out);
+
+/* Writes a consistent copy of the database to the new directory `dir`
+ * (PPDB_EEXIST if it exists): hard links (fs->link) to the live tables, a
+ * copy of the live logs up to the last acknowledged write, and a fresh
+ * MANIFEST and CURRENT. The copy holds every write acknowledged before the
+ * call and is a prefix of the history (whole batches); open it like any
+ * database (it is one). Writes are paused only while the cut is taken.
+ * `dir` must be on the same file system (hard links). */
+int ppdb_db_checkpoint(struct ppdb_db *db, const char *dir);
 
 /* ---------------------------------------------------------------- batches */
 

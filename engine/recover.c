@@ -1,13 +1,17 @@
 /*
  * recover.c - opening, recovering and closing a database.
  *
- * Open takes the directory's LOCK, reads the MANIFEST (live tables, first
- * live log, last sequence), opens the tables, then replays every live log in
- * order into a fresh memtable (flushing to tables whenever it fills). The
- * recovered memtable is written to a table too, a new log is started, the
- * MANIFEST is rewritten to name it, and older logs and unreferenced tables
- * (left by a crash in the middle of a flush) are deleted. Recovery therefore
- * never appends to a log that may end in a torn record.
+ * Open takes the directory's LOCK, reads CURRENT and the manifest it names
+ * (live tables per level, first live log, last sequence; version.c), checks
+ * that every named table is there with its recorded size, then replays
+ * every live log in order into a fresh memtable (flushing to level-0 tables
+ * whenever it fills). The recovered memtable is written to a table too, a
+ * new log is started, a new manifest holding the whole state is written and
+ * CURRENT switched to it, and older logs, manifests and unreferenced tables
+ * (left by a crash in the middle of a flush or compaction) are deleted.
+ * Recovery therefore never appends to a log or manifest that may end in a
+ * torn record. A directory with the single-file MANIFEST of format 1 (no
+ * CURRENT) is refused with PPDB_EVERSION: no such database was deployed.
  *
  * How a log ends decides what happens: a clean end or a torn last record
  * (never acknowledged as synced) is normal; corruption in the middle is
@@ -16,9 +20,9 @@
  * replay stops there (nothing after a bad record is applied, so the state is
  * a prefix of the history, never a hole in it).
  *
- * Invariants: a table file is named by the MANIFEST only after it and its
- * directory entry were synced; a log is deleted only after a MANIFEST whose
- * log_number is above it is durable.
+ * Invariants: a table file is named by the manifest only after it and its
+ * directory entry were synced; a log is deleted only after a manifest edit
+ * whose log_number is above it is durable (and no checkpoint is copying it).
  */
 #include "db_int.h"
 
@@ -32,6 +36,10 @@ static bool parse_name(const char *name, uint64_t *number_out, const char **ext_
 {
     const char *p = name;
     uint64_t n = 0;
+    size_t plen = sizeof(PPDB_MANIFEST_PREFIX) - 1;
+    bool man = strncmp(p, PPDB_MANIFEST_PREFIX, plen) == 0;
+    if (man)
+        p += plen;
     if (*p < '0' || *p > '9')
         return false;
     for (; *p >= '0' && *p <= '9'; p++) {
@@ -39,22 +47,33 @@ static bool parse_name(const char *name, uint64_t *number_out, const char **ext_
             return false;
         n = n * 10 + (uint64_t)(*p - '0');
     }
-    if (strcmp(p, ".log") != 0 && strcmp(p, ".sst") != 0)
+    if (man ? *p != '\0' : strcmp(p, ".log") != 0 && strcmp(p, ".sst") != 0)
         return false;
     *number_out = n;
-    *ext_out = p + 1;
+    *ext_out = man ? "manifest" : p + 1;
     return true;
 }
 
 static bool version_has(const struct version *v, uint64_t number)
 {
-    for (size_t i = 0; i < v->nfiles; i++)
-        if (v->files[i]->number == number)
-            return true;
+    for (int l = 0; l < PPDB_NUM_LEVELS; l++)
+        for (size_t i = 0; i < v->nfiles[l]; i++)
+            if (v->files[l][i]->number == number)
+                return true;
     return false;
 }
 
-void db_delete_obsolete(struct ppdb_db *db, uint64_t log_number)
+static bool is_dead(struct ppdb_db *db, const struct version *v, uint64_t number, const char *ext,
+                    uint64_t log_number, bool all_tables, bool pinned)
+{
+    if (strcmp(ext, "log") == 0)
+        return number < log_number && !pinned;
+    if (strcmp(ext, "manifest") == 0)
+        return number != db->vs.manifest_number && number < atomic_load(&db->vs.next_file);
+    return all_tables && !version_has(v, number);
+}
+
+void db_delete_obsolete(struct ppdb_db *db, uint64_t log_number, bool all_tables)
 {
     char **names = NULL;
     size_t count = 0;
@@ -63,14 +82,13 @@ void db_delete_obsolete(struct ppdb_db *db, uint64_t log_number)
     pthread_mutex_lock(&db->mu);
     struct version *v = db->current;
     version_ref(v);
+    bool pinned = db->log_pins > 0;
     pthread_mutex_unlock(&db->mu);
     for (size_t i = 0; i < count; i++) {
         uint64_t number;
         const char *ext;
-        if (!parse_name(names[i], &number, &ext))
-            continue;
-        bool dead = strcmp(ext, "log") == 0 ? number < log_number : !version_has(v, number);
-        if (!dead)
+        if (!parse_name(names[i], &number, &ext) ||
+            !is_dead(db, v, number, ext, log_number, all_tables, pinned))
             continue;
         char path[DB_PATH_MAX];
         snprintf(path, sizeof(path), "%s/%s", db->dir, names[i]);
@@ -85,67 +103,80 @@ void db_delete_obsolete(struct ppdb_db *db, uint64_t log_number)
 
 /* ------------------------------------------------------------- manifest */
 
-static int load_manifest(struct ppdb_db *db, struct manifest *m)
+static int load_manifest(struct ppdb_db *db, uint64_t *log_number)
 {
-    char path[DB_PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s", db->dir, PPDB_MANIFEST_NAME);
-    struct ppdb_buf buf;
-    ppdb_buf_init(&buf);
-    int rc = ppdb_fs_read_all(db->fs, path, &buf);
+    uint64_t last_seq = 0;
+    int rc = vset_recover(&db->vs, &db->current, &last_seq);
     if (rc == PPDB_ENOENT) {
-        memset(m, 0, sizeof(*m));
-        m->next_file = 1;
-        rc = db->opts.create_if_missing ? 0 : PPDB_ENOENT;
-    } else if (rc == 0 && db->opts.error_if_exists) {
-        rc = PPDB_EEXIST;
-    } else if (rc == 0) {
-        rc = manifest_decode(buf.data, buf.len, m);
-        if (rc)
-            PPDB_LOG(db->lg, PPDB_LOG_ERROR, "engine", "bad MANIFEST", "dir=%s err=%s", db->dir,
-                     ppdb_errname(rc));
+        char path[DB_PATH_MAX];
+        snprintf(path, sizeof(path), "%s/MANIFEST", db->dir);
+        if (db->fs->ops->exists(db->fs, path) == 0) {
+            PPDB_LOG(db->lg, PPDB_LOG_ERROR, "engine", "MANIFEST of format 1 is not supported",
+                     "dir=%s", db->dir);
+            return PPDB_EVERSION;
+        }
+        *log_number = 0;
+        db->current = version_new();
+        if (!db->current)
+            return PPDB_ENOMEM;
+        return db->opts.create_if_missing ? 0 : PPDB_ENOENT;
     }
-    ppdb_buf_deinit(&buf);
-    return rc;
+    if (rc == 0 && db->opts.error_if_exists)
+        rc = PPDB_EEXIST;
+    if (rc)
+        return rc;
+    *log_number = db->vs.log_number;
+    atomic_store(&db->last_seq, last_seq);
+    return 0;
 }
 
-static int load_tables(struct ppdb_db *db, const struct manifest *m)
+/* Every named table must be there with its size (a short one is corrupt). */
+static int check_tables(struct ppdb_db *db)
 {
-    struct version *v = version_new(m->nfiles);
-    if (!v)
-        return PPDB_ENOMEM;
-    db->current = v;
-    uint64_t last_seq = m->last_seq;
-    for (uint64_t i = 0; i < m->nfiles; i++) {
-        const struct vfile *d = &m->files[i];
-        struct vfile *f = vfile_new(d->number, d->size, d->max_version, d->max_seq);
-        if (!f)
-            return PPDB_ENOMEM;
-        v->files[v->nfiles++] = f;
-        int rc = db_open_table(db, f);
-        if (rc) {
-            PPDB_LOG(db->lg, PPDB_LOG_ERROR, "engine", "cannot open table",
-                     "dir=%s table=%" PRIu64 " err=%s", db->dir, d->number, ppdb_errname(rc));
-            return rc;
+    const struct version *v = db->current;
+    uint64_t last_seq = atomic_load(&db->last_seq);
+    for (int l = 0; l < PPDB_NUM_LEVELS; l++)
+        for (size_t i = 0; i < v->nfiles[l]; i++) {
+            const struct vfile *f = v->files[l][i];
+            char path[DB_PATH_MAX];
+            uint64_t size = 0;
+            db_path(db, path, sizeof(path), f->number, "sst");
+            int rc = db->fs->ops->file_size(db->fs, path, &size);
+            if (rc == PPDB_ENOENT || (!rc && size != f->size))
+                rc = PPDB_ECORRUPT;
+            if (rc) {
+                PPDB_LOG(db->lg, PPDB_LOG_ERROR, "engine", "table missing or of the wrong size",
+                         "file=%s err=%s", path, ppdb_errname(rc));
+                return rc;
+            }
+            last_seq = PPDB_MAX(last_seq, f->max_seq);
         }
-        last_seq = PPDB_MAX(last_seq, d->max_seq);
-    }
     atomic_store(&db->last_seq, last_seq);
-    db->next_file = m->next_file;
     return 0;
 }
 
 /* ------------------------------------------------------------ log replay */
 
+/* Recovery: m to a level-0 table in the in-memory version only; the new
+ * manifest written at the end of open names it. */
 static int install_table(struct ppdb_db *db, struct memtable *m)
 {
     struct vfile *f;
-    int rc = db_write_table(db, m, db->next_file++, &f);
+    int rc = db_write_table(db, m, &f);
     if (rc)
         return rc;
-    struct version *v = version_with_file(db->current, f);
+    struct version_edit e;
+    edit_init(&e);
+    struct version *v = NULL;
+    f->owner = &db->vs;
+    rc = edit_add_file(&e, 0, f);
+    if (!rc)
+        rc = version_apply(db->current, &e, &v);
+    edit_deinit(&e);
+    db->stats.flush_bytes += f->size;
     vfile_unref(f);
-    if (!v)
-        return PPDB_ENOMEM;
+    if (rc)
+        return rc;
     version_unref(db->current);
     db->current = v;
     db->stats.flushes++;
@@ -256,8 +287,8 @@ static int find_logs(struct ppdb_db *db, uint64_t min_log, uint64_t *logs, size_
         const char *ext;
         if (!parse_name(names[i], &number, &ext))
             continue;
-        if (number >= db->next_file)
-            db->next_file = number + 1;
+        if (number >= atomic_load(&db->vs.next_file))
+            atomic_store(&db->vs.next_file, number + 1);
         if (strcmp(ext, "log") != 0 || number < min_log)
             continue;
         if (n == DB_MAX_LOGS)
@@ -286,7 +317,7 @@ static int recover_logs(struct ppdb_db *db, uint64_t min_log)
     return rc;
 }
 
-/* After replay: recovered data to a table, a new log, a new MANIFEST. */
+/* After replay: recovered data to a table, a new log, a new manifest. */
 static int start_fresh(struct ppdb_db *db)
 {
     char path[DB_PATH_MAX];
@@ -298,7 +329,7 @@ static int start_fresh(struct ppdb_db *db)
         if (!rc)
             rc = mem_new(&db->mem);
     }
-    uint64_t number = db->next_file++;
+    uint64_t number = db_new_file_number(db);
     if (!rc)
         rc = db_path(db, path, sizeof(path), number, "log");
     if (!rc)
@@ -308,15 +339,20 @@ static int start_fresh(struct ppdb_db *db)
     if (rc)
         return rc;
     db->mem->log_number = number;
-    struct ppdb_buf man;
-    ppdb_buf_init(&man);
-    rc = db_manifest_snapshot(db, db->current, number, &man);
-    if (!rc)
-        rc = ppdb_fs_write_atomic(db->fs, db->dir, PPDB_MANIFEST_NAME, man.data, man.len);
-    ppdb_buf_deinit(&man);
-    if (!rc)
-        db_delete_obsolete(db, number);
-    return rc;
+    struct version_edit e;
+    edit_init(&e);
+    e.has_log_number = e.has_last_seq = true;
+    e.log_number = number;
+    e.last_seq = atomic_load(&db->last_seq);
+    struct version *v = NULL;
+    rc = vset_log_and_apply(&db->vs, db->current, &e, &v); /* a new manifest */
+    edit_deinit(&e);
+    if (rc)
+        return rc;
+    version_unref(db->current);
+    db->current = v;
+    db_delete_obsolete(db, number, true);
+    return 0;
 }
 
 /* ------------------------------------------------------------ open/close */
@@ -335,6 +371,12 @@ static int check_options(const char *dir, const struct ppdb_db_options *o)
         return PPDB_EINVAL;
     if (o->max_batch_bytes < 64 || o->max_group_bytes < 64)
         return PPDB_EINVAL;
+    if (o->max_open_files < 4 || o->l0_compaction_trigger < 1 ||
+        o->l0_slowdown_trigger < o->l0_compaction_trigger ||
+        o->l0_stop_trigger < o->l0_slowdown_trigger || o->l0_stop_trigger > 60)
+        return PPDB_EINVAL;
+    if (o->level1_bytes < 4096 || o->level_multiplier < 2 || o->target_file_bytes < 1024)
+        return PPDB_EINVAL;
     return 0;
 }
 
@@ -345,6 +387,8 @@ static void db_free(struct ppdb_db *db)
     mem_unref(db->mem);
     mem_unref(db->imm);
     version_unref(db->current);
+    vset_deinit(&db->vs);
+    tcache_free(db->tc);
     if (db->cache)
         ppdb_cache_free(db->cache);
     if (db->lock)
@@ -395,6 +439,9 @@ static int open_dir(struct ppdb_db *db)
         rc = db->fs->ops->lock(db->fs, path, &db->lock);
     if (!rc && db->opts.block_cache_bytes > 0)
         rc = ppdb_cache_new(db->opts.block_cache_bytes, 0, &db->cache);
+    if (!rc)
+        rc = tcache_new(db->fs, db->dir, db->cache, db->lg, db->opts.max_open_files, &db->tc);
+    db->vs.tc = db->tc;
     return rc;
 }
 
@@ -412,20 +459,25 @@ int ppdb_db_open(struct ppdb_fs *fs, const char *dir, const struct ppdb_db_optio
     if (!db)
         return PPDB_ENOMEM;
     setup(db, fs, opts);
-    struct manifest m = {0};
+    uint64_t log_number = 0;
     db->dir = ppdb_strdup(dir);
+    vset_init(&db->vs, fs, db->dir, db->lg);
     rc = db->dir ? open_dir(db) : PPDB_ENOMEM;
     if (!rc)
-        rc = load_manifest(db, &m);
+        rc = load_manifest(db, &log_number);
     if (!rc)
-        rc = load_tables(db, &m);
+        rc = check_tables(db);
     if (!rc)
         rc = mem_new(&db->mem);
     if (!rc)
-        rc = recover_logs(db, m.log_number);
+        rc = recover_logs(db, log_number);
     if (!rc)
         rc = start_fresh(db);
-    ppdb_free(m.files);
+    if (!rc) {
+        pthread_mutex_lock(&db->mu);
+        db_maybe_schedule(db); /* level 0 may be due for a compaction */
+        pthread_mutex_unlock(&db->mu);
+    }
     if (rc) {
         db_free(db);
         return rc;
@@ -440,6 +492,7 @@ int ppdb_db_close(struct ppdb_db *db)
         return 0;
     pthread_mutex_lock(&db->mu);
     PPDB_ASSERT(db->wq_head == NULL); /* no write may run concurrently with close */
+    db->closing = true;
     while (db->bg_tasks > 0)
         pthread_cond_wait(&db->bg_cv, &db->mu);
     pthread_mutex_unlock(&db->mu);

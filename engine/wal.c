@@ -106,6 +106,17 @@ int wal_writer_add(struct wal_writer *w, const uint8_t *p, size_t n)
     return 0;
 }
 
+int wal_writer_rewind(struct wal_writer *w, uint64_t size)
+{
+    PPDB_ASSERT(size <= w->size || w->f != NULL);
+    int rc = w->fs->ops->truncate(w->fs, w->f, size);
+    if (!rc)
+        rc = w->fs->ops->sync(w->fs, w->f);
+    if (!rc)
+        w->size = size;
+    return rc;
+}
+
 int wal_writer_sync(struct wal_writer *w)
 {
     return w->fs->ops->sync(w->fs, w->f);

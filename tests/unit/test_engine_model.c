@@ -151,6 +151,11 @@ int main(int argc, char **argv)
     o.block_cache_bytes = ppdb_rng_below(&rng, 2) ? 64 * 1024 : 0;
     o.compression = (int)ppdb_rng_below(&rng, 3);
     o.bloom_bits_per_key = ppdb_rng_below(&rng, 2) ? 10 : 0;
+    /* The model keeps every tombstone: a late lower version never wins. */
+    o.tombstone_grace_ms = UINT64_MAX;
+    o.l0_compaction_trigger = 2 + (uint32_t)ppdb_rng_below(&rng, 3);
+    o.level1_bytes = 64 * 1024;
+    o.target_file_bytes = 16 * 1024;
     struct ppdb_db *db;
     struct ppdb_batch *b;
     CHECK_OK(ppdb_batch_new(&b));
@@ -183,9 +188,12 @@ int main(int argc, char **argv)
         check_key(db, k);
     struct ppdb_db_stats st;
     ppdb_db_get_stats(db, &st);
-    printf("steps=%d reopens=%d explicit_flushes=%d flushes=%llu stalls=%llu tables=%u\n", STEPS,
-           reopens, flushes, (unsigned long long)st.flushes, (unsigned long long)st.stalls,
-           st.l0_files);
+    printf(
+        "steps=%d reopens=%d explicit_flushes=%d flushes=%llu stalls=%llu l0=%u compactions=%llu "
+        "levels=%u/%u/%u/%u\n",
+        STEPS, reopens, flushes, (unsigned long long)st.flushes, (unsigned long long)st.stalls,
+        st.l0_files, (unsigned long long)st.compactions, st.level_files[0], st.level_files[1],
+        st.level_files[2], st.level_files[3]);
     CHECK_OK(ppdb_db_close(db));
     CHECK_OK(ppdb_db_open(fs, "/model", &o, &db));
     for (int k = 0; k < NKEYS; k++)
