@@ -7,14 +7,24 @@
  * whose type range holds it (a table of ranges: adding a module is one
  * ppdb_node_register_dgram call). PPDB_MSG_PING is answered here.
  *
- * Streams: requests arrive over peer/xfer.c's transport and are dispatched
- * by type range the same way (ppdb_node_serve). SWIM's push/pull is one
- * such service.
+ * Streams: one encrypted endpoint (src/ppdb_stream.h, role NODE) listens
+ * on the same port number; requests are dispatched by type range the same
+ * way (ppdb_node_serve) and answered with ppdb_node_reply. SWIM's push/pull
+ * is one such service, and also a client of the endpoint (sync_request ->
+ * ppdb_stream_request). A CLIENT-role peer (the CLI) reaches the admin
+ * range only: a client must never push membership state.
  *
  * Invariants: module ranges never overlap within a table; every handle the
- * node opened is closed by ppdb_node_free.
+ * node opened is closed by ppdb_node_free. The endpoint may outlive the
+ * node by the time its closing connections take to release their memory
+ * (env callbacks); on a crashed simulated env no callback comes any more
+ * and the endpoint is abandoned, like the memory of a dead process.
  */
 #include "node_int.h"
+
+/* Streams idle this long are closed: push/pull is periodic and rare, so a
+ * connection is seldom worth keeping for the next one. */
+#define NODE_STREAM_IDLE_MS 5000
 
 void ppdb_node_config_default(struct ppdb_node_config *c)
 {
@@ -138,6 +148,146 @@ static void udp_recv_cb(void *data, struct ppdb_udp *u, const struct ppdb_addr *
     ppdb_dgram_msg_deinit(m);
 }
 
+/* ------------------------------------------------------------ streams */
+
+static bool client_may_send(uint32_t type)
+{
+    return type >= PPDB_MSG_ADMIN_FIRST && type <= PPDB_MSG_ADMIN_LAST;
+}
+
+static void reply_error(struct ppdb_node *n, uint64_t conn_id, uint64_t request_id, int code)
+{
+    uint8_t body[32];
+    struct ppdb_buf b = {.data = body, .len = 0, .cap = sizeof(body)};
+    struct ppdb_mpw w;
+    ppdb_mpw_init(&w, &b);
+    ppdb_mpw_map(&w, 1);
+    ppdb_mpw_uint(&w, 0);
+    ppdb_mpw_int(&w, code);
+    PPDB_ASSERT(ppdb_mpw_error(&w) == 0 && b.data == body);
+    (void)ppdb_stream_reply(&n->sep->ep, conn_id, request_id, PPDB_MSG_ERROR, b.data, b.len);
+}
+
+/* Every message of every connection: requests go to the module serving
+ * their type; one-way messages have no taker yet (counted unrouted). */
+static void stream_msg_cb(void *data, const struct ppdb_stream_peer *peer,
+                          const struct ppdb_envelope *msg)
+{
+    struct ppdb_node *n = data;
+    uint32_t type = msg->hdr.type;
+    uint64_t rid = msg->hdr.request_id;
+    const struct node_module *mod = node_module_find(n->stream_mods, n->nstream_mods, type);
+    int code = PPDB_ENOTFOUND;
+    if (peer->role != PPDB_ROLE_NODE && !client_may_send(type)) {
+        n->stats.client_refused++;
+        mod = NULL;
+        code = PPDB_EPERM;
+    } else if (!mod || rid == 0) {
+        n->stats.unrouted++;
+        mod = NULL;
+    }
+    if (!mod) {
+        if (rid != 0)
+            reply_error(n, peer->conn_id, rid, code);
+        return;
+    }
+    struct ppdb_node_req req = {
+        .conn_id = peer->conn_id, .request_id = rid, .peer = peer->id, .peer_addr = peer->addr};
+    n->stats.requests_served++;
+    ((ppdb_node_request_cb)mod->cb)(mod->data, &req, msg);
+}
+
+int ppdb_node_reply(struct ppdb_node *n, const struct ppdb_node_req *req, uint32_t type,
+                    const uint8_t *body, size_t body_len)
+{
+    return ppdb_stream_reply(&n->sep->ep, req->conn_id, req->request_id, type, body, body_len);
+}
+
+/* One outgoing request in flight (push/pull is rare: one allocation each). */
+struct node_call {
+    struct ppdb_node *n;
+    uint32_t reply_type;
+    ppdb_swim_sync_done_cb cb;
+    void *cb_data;
+};
+
+static void call_reply_cb(void *data, int status, const struct ppdb_envelope *reply)
+{
+    struct node_call c = *(struct node_call *)data;
+    ppdb_free(data);
+    if (c.n->freeing)
+        return; /* the endpoint is closing under a node being freed */
+    if (status == 0 && reply->hdr.type != c.reply_type)
+        status = PPDB_EPROTO; /* PPDB_MSG_ERROR or a wrong type */
+    c.cb(c.cb_data, status, status == 0 ? reply->body : NULL);
+}
+
+static int node_request(struct ppdb_node *n, const struct ppdb_addr *to, uint32_t type,
+                        uint32_t reply_type, const uint8_t *body, size_t len, uint32_t timeout_ms,
+                        ppdb_swim_sync_done_cb cb, void *cb_data)
+{
+    struct node_call *c = ppdb_malloc(sizeof(*c));
+    if (!c)
+        return PPDB_ENOMEM;
+    *c = (struct node_call){.n = n, .reply_type = reply_type, .cb = cb, .cb_data = cb_data};
+    int rc =
+        ppdb_stream_request(&n->sep->ep, to, type, body, len, timeout_ms, call_reply_cb, c, NULL);
+    if (rc)
+        ppdb_free(c);
+    return rc;
+}
+
+/* Frees the endpoint once its closing connections have released their
+ * memory; polls, since the stream layer has no "idle" callback. */
+static void ep_reap_cb(struct ppdb_timer *t)
+{
+    struct node_ep *e = t->data;
+    if (ppdb_stream_ep_idle(&e->ep)) {
+        ppdb_stream_ep_deinit(&e->ep);
+        ppdb_free(e);
+        return;
+    }
+    /* a crashed env refuses timers: no callback will come, abandon */
+    (void)ppdb_env_timer_arm(e->ep.env, &e->reap_timer, 100);
+}
+
+static int open_streams(struct ppdb_node *n)
+{
+    struct node_ep *e = ppdb_calloc(1, sizeof(*e));
+    if (!e)
+        return PPDB_ENOMEM;
+    n->sep = e;
+    ppdb_timer_init(&e->reap_timer, ep_reap_cb, e);
+    struct ppdb_stream_options o;
+    ppdb_stream_options_default(&o);
+    o.role = PPDB_ROLE_NODE;
+    o.max_conns = n->cfg.max_stream_conns;
+    o.max_frame = PPDB_MAX(PPDB_FRAME_DEFAULT_MAX, n->cfg.max_stream_bytes + 1024u);
+    o.request_timeout_ms = n->params.sync_timeout_ms;
+    o.idle_ms = NODE_STREAM_IDLE_MS;
+    o.null_cipher = n->cfg.dgram.null_cipher;
+    int rc =
+        ppdb_stream_ep_init(&e->ep, n->env, n->idn, n->kr, &n->reg, &o, stream_msg_cb, NULL, n);
+    if (rc)
+        return rc;
+    e->live = true;
+    return ppdb_stream_ep_listen(&e->ep, &n->bound, NULL);
+}
+
+static void close_streams(struct ppdb_node *n)
+{
+    struct node_ep *e = n->sep;
+    if (!e)
+        return;
+    if (!e->live) {
+        ppdb_free(e);
+    } else {
+        ppdb_stream_ep_close(&e->ep); /* requests fail with ECANCELED now */
+        ep_reap_cb(&e->reap_timer);
+    }
+    n->sep = NULL;
+}
+
 /* ------------------------------------------------------------ SWIM host */
 
 static int swim_send_cb(void *ctx, const struct ppdb_addr *to, uint32_t type, uint64_t req_id,
@@ -149,7 +299,8 @@ static int swim_send_cb(void *ctx, const struct ppdb_addr *to, uint32_t type, ui
 static int swim_sync_cb(void *ctx, const struct ppdb_addr *to, const uint8_t *body, size_t len,
                         uint32_t timeout_ms, ppdb_swim_sync_done_cb cb, void *cb_data)
 {
-    return node_request(ctx, to, PPDB_MSG_SWIM_SYNC, body, len, timeout_ms, cb, cb_data);
+    return node_request(ctx, to, PPDB_MSG_SWIM_SYNC, PPDB_MSG_SWIM_SYNC_REPLY, body, len,
+                        timeout_ms, cb, cb_data);
 }
 
 static void swim_changed_cb(void *ctx, const struct ppdb_swim_member *m, const uint8_t *meta,
@@ -195,27 +346,11 @@ static int open_io(struct ppdb_node *n)
         return rc;
     if ((rc = ppdb_env_udp_local_addr(n->env, n->udp, &n->bound)) != 0)
         return rc;
-    if ((rc = ppdb_env_listen(n->env, &n->bound, node_accept_cb, n, &n->listener)) != 0)
-        return rc;
-    struct ppdb_dgram_options so = n->cfg.dgram;
-    so.replay_senders = 1; /* the stream sealer never opens anything */
-    so.replay_marks = 1;
     if ((rc = ppdb_dgram_init(&n->dg, n->env, n->kr, &n->reg, &n->idn->id, &n->cfg.dgram)) != 0)
         return rc;
     n->dg_live = true;
-    if ((rc = ppdb_dgram_init(&n->sdg, n->env, n->kr, &n->reg, &n->idn->id, &so)) != 0)
-        return rc;
-    n->sdg_live = true;
-    return 0;
+    return open_streams(n);
 }
-
-static const struct ppdb_wire_field chunk_fields[] = {
-    {.key = 0, .kind = PPDB_WK_UINT, .required = true},
-    {.key = 1, .kind = PPDB_WK_BIN, .required = true, .max_len = PPDB_DGRAM_MAX},
-    {.key = 2, .kind = PPDB_WK_BOOL, .required = true},
-};
-static const struct ppdb_wire_schema chunk_schema = {PPDB_MSG_SWIM_CHUNK, "swim.chunk",
-                                                     chunk_fields, 3};
 
 static int start_swim(struct ppdb_node *n)
 {
@@ -238,8 +373,6 @@ static int start_swim(struct ppdb_node *n)
                              meta_len)) != 0)
         return rc;
     n->swim_live = true;
-    if ((rc = ppdb_wire_registry_add(&n->reg, &chunk_schema)) != 0)
-        return rc;
     rc = ppdb_node_register_dgram(n, PPDB_MSG_SWIM_PING, PPDB_MSG_SWIM_GOSSIP,
                                   ppdb_swim_dgram_schemas, ppdb_swim_dgram_nschemas, swim_dgram_cb,
                                   n);
@@ -318,17 +451,14 @@ void ppdb_node_free(struct ppdb_node *n)
 {
     if (!n)
         return;
-    node_xfer_close_all(n);
+    n->freeing = true;
+    close_streams(n);
     if (n->swim_live)
         ppdb_swim_deinit(&n->swim);
-    if (n->listener)
-        ppdb_env_listener_close(n->env, n->listener);
     if (n->udp)
         ppdb_env_udp_close(n->env, n->udp);
     if (n->dg_live)
         ppdb_dgram_deinit(&n->dg);
-    if (n->sdg_live)
-        ppdb_dgram_deinit(&n->sdg);
     ppdb_free(n->dgram_mods);
     ppdb_free(n->stream_mods);
     ppdb_free(n);
@@ -389,6 +519,14 @@ void ppdb_node_stats(struct ppdb_node *n, struct ppdb_node_stats *out)
     out->swim.queue_len = n->swim.queue.len;
     out->dgram = n->dg.stats;
     out->profile = n->params.name;
+    if (n->sep) {
+        struct ppdb_stream_stats ss;
+        ppdb_stream_ep_stats(&n->sep->ep, &ss);
+        out->streams_in = ss.accepted;
+        out->streams_out = ss.connected;
+        out->stream_errors = ppdb_stream_stats_rejected(&ss);
+        out->stream_conns = n->sep->ep.live;
+    }
 }
 
 int ppdb_node_on_change(struct ppdb_node *n, ppdb_node_change_cb cb, void *data)

@@ -11,9 +11,11 @@
  *     seals and opens everything on it. Opened envelopes are dispatched by
  *     type range to registered modules (SWIM today; DHT and ring register
  *     the same way); PPDB_MSG_PING is answered with PPDB_MSG_PONG;
- *   - a stream service on the same port number whose requests are
- *     dispatched by type range too (ppdb_node_serve), used by SWIM's
- *     push/pull and by the admin queries;
+ *   - one encrypted stream endpoint (src/ppdb_stream.h, role NODE) on the
+ *     same port number whose requests are dispatched by type range too
+ *     (ppdb_node_serve), used by SWIM's push/pull and by the admin
+ *     queries. CLIENT-role peers (the CLI) reach the admin range only;
+ *     anything else they send is refused and counted (client_refused);
  *   - SWIM membership with Lifeguard (peer/swim.h, docs/protocols/membership.md).
  *
  * Everything runs on the env's loop thread; nothing here blocks or calls the
@@ -111,7 +113,7 @@ struct ppdb_swim_stats {
     uint64_t members_added, members_reaped;
     uint64_t table_full, queue_dropped, suspicions_full, probes_full;
     uint64_t bytes_out;  /* encoded SWIM bodies sent as datagrams */
-    uint64_t sync_bytes; /* push/pull bodies sent and received */
+    uint64_t sync_bytes; /* push/pull bodies this node encoded (requests and replies) */
     uint32_t health;     /* Lifeguard local health score now (0 = healthy) */
     uint32_t queue_len;  /* broadcasts queued now */
 };
@@ -185,7 +187,15 @@ struct ppdb_node_stats {
     struct ppdb_dgram_stats dgram;
     uint64_t dgrams_in, dgrams_out, dgram_bytes_in, dgram_bytes_out;
     uint64_t pings_answered, unrouted; /* unrouted: no module for the type */
+    /* Streams (src/ppdb_stream.h, one endpoint per node): connections
+     * accepted and opened, rejections (failed handshakes and fatal frame
+     * errors, ppdb_stream_stats_rejected),
+     * requests handed to a module, requests refused because a CLIENT-role
+     * peer sent a type outside the admin range, and connections holding
+     * memory now (closing ones included). */
     uint64_t streams_in, streams_out, stream_errors, requests_served;
+    uint64_t client_refused;
+    uint32_t stream_conns;
     const char *profile;
 };
 void ppdb_node_stats(struct ppdb_node *n, struct ppdb_node_stats *out);

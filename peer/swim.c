@@ -792,7 +792,7 @@ int ppdb_swim_on_sync(struct ppdb_swim *s, const struct ppdb_node_id *peer,
     return merge_state(s, peer, body);
 }
 
-static void sync_done_cb(void *data, int status, const uint8_t *reply, size_t len)
+static void sync_done_cb(void *data, int status, const msgpack_object *reply)
 {
     struct ppdb_swim_sync_ctx *c = data;
     struct ppdb_swim *s = c->swim;
@@ -801,21 +801,14 @@ static void sync_done_cb(void *data, int status, const uint8_t *reply, size_t le
         s->stats.syncs_failed++;
         return;
     }
-    s->stats.sync_bytes += len;
-    struct ppdb_mp_doc doc;
-    if (ppdb_mp_parse(reply, len, NULL, &doc, NULL) != 0) {
-        s->stats.syncs_failed++;
-        return;
-    }
     /* the peer's id travels in its records; the reply's accuser for dead
      * members is unknown here, so use a zero id (never a real member) */
     struct ppdb_node_id anon;
     memset(&anon, 0, sizeof(anon));
-    if (merge_state(s, &anon, &doc.root) == 0)
+    if (merge_state(s, &anon, reply) == 0)
         s->stats.syncs_ok++;
     else
         s->stats.syncs_failed++;
-    ppdb_mp_doc_deinit(&doc);
 }
 
 static void sync_with(struct ppdb_swim *s, const struct ppdb_addr *to, bool join)

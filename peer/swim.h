@@ -45,7 +45,7 @@
 #define PPDB_MSG_SWIM_GOSSIP     0x14 /* {7: updates} */
 #define PPDB_MSG_SWIM_SYNC       0x15 /* stream request {0: join, 1: count, 2: members} */
 #define PPDB_MSG_SWIM_SYNC_REPLY 0x16 /* stream reply, same body */
-#define PPDB_MSG_SWIM_CHUNK      0x1F /* interim stream transport chunk (peer/xfer.c) */
+/* 0x1F was the interim stream transport chunk: retired, never reuse. */
 
 #define PPDB_SWIM_K_TARGET  0
 #define PPDB_SWIM_K_ADDR    1
@@ -227,7 +227,8 @@ void ppdb_swim_queue_remove(struct ppdb_swim_queue *q, uint32_t i);
 
 /* ------------------------------------------------------------ the protocol */
 
-typedef void (*ppdb_swim_sync_done_cb)(void *data, int status, const uint8_t *reply, size_t len);
+/* reply: the reply body (a map), borrowed for the call; NULL when status != 0. */
+typedef void (*ppdb_swim_sync_done_cb)(void *data, int status, const msgpack_object *reply);
 
 /* What SWIM needs from its host. */
 struct ppdb_swim_io {

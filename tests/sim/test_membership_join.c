@@ -44,9 +44,10 @@ int main(int argc, char **argv)
     uint32_t ncrash = n / 100 ? n / 100 : 1;
     struct ppdb_rng rng;
     ppdb_rng_seed(&rng, seed);
-    for (uint32_t k = 0; k < ncrash;) {
+    for (uint32_t k = 0, tries = 0; k < ncrash;) {
+        CHECK(tries++ < 100 * n); /* bounded: most nodes are between push/pulls */
         uint32_t i = 1 + (uint32_t)ppdb_rng_below(&rng, n - 1);
-        if (!w.nodes[i].up)
+        if (!w.nodes[i].up || !mw_streams_idle(&w, i))
             continue;
         mw_crash(&w, i);
         k++;

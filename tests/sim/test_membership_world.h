@@ -108,6 +108,17 @@ static inline void mw_start(struct mw *w, uint32_t i, uint32_t seed)
     mn->up = true;
 }
 
+/* True when node i's stream endpoint holds no connection. A crashed
+ * simulated env runs no callback any more, so stream memory held at the
+ * crash is abandoned like a dead process's; the tests that check for leaks
+ * crash nodes between push/pulls (failure detection is datagram-only). */
+static inline bool mw_streams_idle(struct mw *w, uint32_t i)
+{
+    struct ppdb_node_stats st;
+    ppdb_node_stats(w->nodes[i].node, &st);
+    return st.stream_conns == 0;
+}
+
 static inline void mw_crash(struct mw *w, uint32_t i)
 {
     CHECK_OK(ppdb_sim_node_crash(w->sim, i));
