@@ -424,22 +424,10 @@ int ppdb_node_start(struct ppdb_node *n)
 
 int ppdb_node_add_seed(struct ppdb_node *n, const struct ppdb_addr *addr)
 {
-    struct ppdb_swim *s = &n->swim;
     PPDB_ASSERT(addr != NULL && addr->family != 0);
     if (ppdb_addr_equal(addr, &n->bound))
         return 0;
-    for (uint32_t k = 0; k < s->nseeds; k++)
-        if (ppdb_addr_equal(&s->seeds[k], addr))
-            return 0;
-    if (s->nseeds >= PPDB_NODE_MAX_SEEDS)
-        return PPDB_ELIMIT;
-    s->seeds[s->nseeds++] = *addr;
-    /* Alone: run the (re)join through the seeds now instead of at the next
-     * push/pull. A node already in a mesh learns of the newcomer when the
-     * newcomer joins (it is alone, so it joins through us). */
-    if (s->started && !s->leaving && ppdb_swim_n(s) <= 1)
-        return ppdb_env_timer_arm(n->env, &s->sync_timer, 0);
-    return 0;
+    return ppdb_swim_add_seed(&n->swim, addr);
 }
 
 int ppdb_node_leave(struct ppdb_node *n, ppdb_node_done_cb cb, void *data)

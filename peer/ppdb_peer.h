@@ -62,6 +62,10 @@ struct ppdb_member_info {
     uint8_t version; /* the member's membership protocol version */
     bool self;
     uint64_t state_ms; /* mono_ms of this node when the state last changed */
+    /* Round trip of the last direct probe of this member that its target
+     * acked (ms, at least 1, saturating at 65535); 0: unknown (never
+     * probed directly yet, or self). */
+    uint32_t rtt_ms;
     uint32_t nclients;
     struct ppdb_addr clients[PPDB_NODE_MAX_CLIENTS];
     uint32_t ntags;

@@ -488,6 +488,8 @@ static void start_probe(struct ppdb_swim *s)
     s->probe.active = true;
     s->probe.seq = ++s->next_seq;
     s->probe.target = s->tab.m[i].id;
+    s->probe.target_addr = s->tab.m[i].addr;
+    s->probe.sent_ms = now_ms(s);
     struct ppdb_addr to = s->tab.m[i].addr;
     struct ppdb_node_id target = s->tab.m[i].id;
     s->stats.probes++;
@@ -615,10 +617,24 @@ static void on_ping_req(struct ppdb_swim *s, const struct ppdb_addr *from, uint6
     s->stats.probes_full++;
 }
 
-static void on_ack(struct ppdb_swim *s, uint64_t seq)
+/* The round trip of a probe acked by its target before the indirect phase
+ * (a later ack may answer the second direct ping), in ms, at least 1. */
+static void record_rtt(struct ppdb_swim *s, const struct ppdb_addr *from)
+{
+    if (s->probe.indirect || !ppdb_addr_equal(from, &s->probe.target_addr))
+        return;
+    uint32_t i = ppdb_swim_table_find(&s->tab, &s->probe.target);
+    if (i == UINT32_MAX)
+        return;
+    uint64_t rtt = now_ms(s) - s->probe.sent_ms;
+    s->tab.m[i].rtt_ms = (uint16_t)PPDB_MAX(1u, PPDB_MIN(rtt, (uint64_t)UINT16_MAX));
+}
+
+static void on_ack(struct ppdb_swim *s, const struct ppdb_addr *from, uint64_t seq)
 {
     if (s->probe.active && seq == s->probe.seq) {
         if (!s->probe.acked) {
+            record_rtt(s, from);
             s->probe.acked = true;
             s->stats.probe_acks++;
             if (s->health > 0)
@@ -681,7 +697,7 @@ void ppdb_swim_on_message(struct ppdb_swim *s, const struct ppdb_addr *from,
         (void)send_msg(s, from, PPDB_MSG_SWIM_ACK, rid, NULL, NULL);
         return;
     case PPDB_MSG_SWIM_ACK:
-        on_ack(s, rid);
+        on_ack(s, from, rid);
         return;
     case PPDB_MSG_SWIM_PING_REQ:
         if (!s->left)
@@ -797,6 +813,8 @@ static void sync_done_cb(void *data, int status, const msgpack_object *reply)
     struct ppdb_swim_sync_ctx *c = data;
     struct ppdb_swim *s = c->swim;
     c->used = false;
+    if (c->seed >= 0)
+        s->seed_pending[c->seed] = false;
     if (status != 0) {
         s->stats.syncs_failed++;
         return;
@@ -811,7 +829,9 @@ static void sync_done_cb(void *data, int status, const msgpack_object *reply)
         s->stats.syncs_failed++;
 }
 
-static void sync_with(struct ppdb_swim *s, const struct ppdb_addr *to, bool join)
+/* Starts one push/pull with `to`; seed: the candidate index it contacts,
+ * or -1. Returns 0 when the exchange is under way. */
+static int sync_with(struct ppdb_swim *s, const struct ppdb_addr *to, bool join, int32_t seed)
 {
     struct ppdb_swim_sync_ctx *c = NULL;
     for (uint32_t k = 0; k < PPDB_ARRAY_LEN(s->syncs) && !c; k++)
@@ -819,7 +839,7 @@ static void sync_with(struct ppdb_swim *s, const struct ppdb_addr *to, bool join
             c = &s->syncs[k];
     if (!c) {
         s->stats.syncs_failed++;
-        return;
+        return PPDB_ELIMIT;
     }
     struct ppdb_buf body;
     ppdb_buf_init(&body);
@@ -827,6 +847,7 @@ static void sync_with(struct ppdb_swim *s, const struct ppdb_addr *to, bool join
     if (rc == 0) {
         c->used = true;
         c->swim = s;
+        c->seed = seed;
         s->stats.syncs_started++;
         s->stats.sync_bytes += body.len;
         rc = s->io.sync_request(s->io.ctx, to, body.data, body.len, s->p.sync_timeout_ms,
@@ -837,6 +858,51 @@ static void sync_with(struct ppdb_swim *s, const struct ppdb_addr *to, bool join
     if (rc)
         s->stats.syncs_failed++;
     ppdb_buf_deinit(&body);
+    return rc;
+}
+
+/* True when a live (alive or suspect) member other than us has addr. */
+static bool is_member_addr(const struct ppdb_swim *s, const struct ppdb_addr *addr)
+{
+    for (uint32_t i = 0; i < s->tab.len; i++) {
+        const struct ppdb_swim_member *m = &s->tab.m[i];
+        if (m->state <= PPDB_MEMBER_SUSPECT && ppdb_addr_equal(&m->addr, addr))
+            return true;
+    }
+    return false;
+}
+
+/* Contacts candidate k unless it is in our mesh, busy or tried lately. */
+static void try_seed(struct ppdb_swim *s, uint32_t k, bool join)
+{
+    uint64_t now = now_ms(s);
+    if (s->seed_pending[k] ||
+        (s->seed_tried_ms[k] != 0 && now - s->seed_tried_ms[k] < PPDB_SWIM_SEED_RETRY_MS))
+        return;
+    if (!join && is_member_addr(s, &s->seeds[k]))
+        return;
+    s->seed_tried_ms[k] = now ? now : 1;
+    if (sync_with(s, &s->seeds[k], join, (int32_t)k) == 0)
+        s->seed_pending[k] = true;
+}
+
+int ppdb_swim_add_seed(struct ppdb_swim *s, const struct ppdb_addr *addr)
+{
+    PPDB_ASSERT(addr != NULL && addr->family != 0);
+    if (ppdb_addr_equal(addr, &s->tab.m[self_index(s)].addr))
+        return 0;
+    for (uint32_t k = 0; k < s->nseeds; k++)
+        if (ppdb_addr_equal(&s->seeds[k], addr))
+            return 0;
+    if (s->nseeds >= PPDB_NODE_MAX_SEEDS)
+        return PPDB_ELIMIT;
+    uint32_t k = s->nseeds++;
+    s->seeds[k] = *addr;
+    s->seed_tried_ms[k] = 0;
+    s->seed_pending[k] = false;
+    if (s->started && !s->leaving)
+        try_seed(s, k, ppdb_swim_n(s) <= 1);
+    return 0;
 }
 
 static void sync_tick_cb(struct ppdb_timer *t)
@@ -847,15 +913,19 @@ static void sync_tick_cb(struct ppdb_timer *t)
     uint32_t n = ppdb_swim_n(s);
     if (n <= 1 && s->nseeds > 0) { /* alone: (re)join through the seeds */
         for (uint32_t k = 0; k < s->nseeds; k++)
-            sync_with(s, &s->seeds[k], true);
+            if (!s->seed_pending[k] && sync_with(s, &s->seeds[k], true, (int32_t)k) == 0)
+                s->seed_pending[k] = true;
         arm(s, &s->sync_timer,
             PPDB_MIN(s->p.sync_timeout_ms, 2000u) + ppdb_env_random_below(s->env, 1000));
         return;
     }
+    /* in a mesh: seeds that are not members may lead to another mesh */
+    for (uint32_t k = 0; k < s->nseeds; k++)
+        try_seed(s, k, false);
     uint32_t pick;
     if (pick_random(s, NULL, 1, &pick) == 1) {
         struct ppdb_addr to = s->tab.m[pick].addr;
-        sync_with(s, &to, false);
+        (void)sync_with(s, &to, false, -1);
     }
     uint64_t base = ppdb_swim_push_pull_ms(&s->p, n);
     arm(s, &s->sync_timer, base / 2 + ppdb_env_random_below(s->env, base));
@@ -964,17 +1034,18 @@ int ppdb_swim_start(struct ppdb_swim *s, const struct ppdb_addr *seeds, uint32_t
 {
     if (s->started || nseeds > PPDB_NODE_MAX_SEEDS)
         return PPDB_EINVAL;
+    for (uint32_t k = 0; k < nseeds; k++) /* after any added before the start */
+        if (ppdb_swim_add_seed(s, &seeds[k]) != 0)
+            return PPDB_EINVAL;
     s->started = true;
-    s->nseeds = nseeds;
-    memcpy(s->seeds, seeds, nseeds * sizeof(*seeds));
     uint32_t i = self_index(s);
     enqueue(s, &s->self_id, PPDB_MEMBER_ALIVE, s->tab.m[i].incarnation, NULL);
     arm(s, &s->tick_timer, ppdb_env_random_below(s->env, s->p.probe_interval_ms));
     arm(s, &s->reap_timer, PPDB_MAX(1000u, s->p.reap_ms / 4));
-    for (uint32_t k = 0; k < nseeds; k++)
-        sync_with(s, &seeds[k], true);
+    for (uint32_t k = 0; k < s->nseeds; k++)
+        try_seed(s, k, true);
     uint64_t first =
-        nseeds ? PPDB_MIN(s->p.sync_timeout_ms, 2000u) : ppdb_swim_push_pull_ms(&s->p, 1);
+        s->nseeds ? PPDB_MIN(s->p.sync_timeout_ms, 2000u) : ppdb_swim_push_pull_ms(&s->p, 1);
     arm(s, &s->sync_timer, first + ppdb_env_random_below(s->env, 1000));
     return 0;
 }
@@ -1016,6 +1087,7 @@ void ppdb_swim_member_info(const struct ppdb_swim *s, uint32_t i, struct ppdb_me
     out->version = m->version;
     out->self = is_self(s, i);
     out->state_ms = m->state_ms;
+    out->rtt_ms = m->rtt_ms;
     out->meta_len = m->meta_len;
     memcpy(out->meta, ppdb_swim_table_meta(&s->tab, i), m->meta_len);
     ppdb_swim_meta_decode(out->meta, out->meta_len, out);

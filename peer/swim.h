@@ -140,7 +140,8 @@ struct ppdb_swim_member {
     uint64_t incarnation;
     uint64_t state_ms; /* mono_ms of the last state change */
     uint32_t susp;     /* suspicion slot + 1; 0: none */
-    uint32_t reserved_;
+    uint16_t rtt_ms;   /* last direct probe round trip, saturating; 0: unknown */
+    uint16_t reserved_;
 };
 
 /* Members in one array (probe order: shuffled in place each round), ids
@@ -270,7 +271,14 @@ struct ppdb_swim_relay {
 struct ppdb_swim_sync_ctx {
     struct ppdb_swim *swim;
     bool used;
+    int32_t seed; /* index into seeds this sync contacts; -1: none */
 };
+
+/* A join candidate that is not (known to be) a member is contacted with a
+ * push/pull at most once per this many ms, one sync at a time: two meshes
+ * formed apart on one LAN merge as soon as one node of either learns of
+ * the other. */
+#define PPDB_SWIM_SEED_RETRY_MS 10000u
 
 struct ppdb_swim {
     struct ppdb_env *env;
@@ -283,12 +291,16 @@ struct ppdb_swim {
     struct ppdb_swim_relay *relays; /* max_probes */
     struct ppdb_swim_sync_ctx syncs[4];
     struct ppdb_addr seeds[PPDB_NODE_MAX_SEEDS];
+    uint64_t seed_tried_ms[PPDB_NODE_MAX_SEEDS]; /* last push/pull started; 0: never */
+    bool seed_pending[PPDB_NODE_MAX_SEEDS];      /* one sync in flight at most */
     uint32_t nseeds;
     /* the probe in progress */
     struct {
         bool active, acked, indirect;
         uint64_t seq;
+        uint64_t sent_ms; /* the first direct ping */
         struct ppdb_node_id target;
+        struct ppdb_addr target_addr;
         uint32_t expected_nacks, nacks;
     } probe;
     uint32_t probe_cursor;
@@ -313,6 +325,12 @@ void ppdb_swim_deinit(struct ppdb_swim *s);
 /* Starts the timers and joins through the seeds. */
 int ppdb_swim_start(struct ppdb_swim *s, const struct ppdb_addr *seeds, uint32_t nseeds);
 int ppdb_swim_leave(struct ppdb_swim *s, ppdb_node_done_cb cb, void *data);
+/* Adds a join candidate (LAN discovery, a configured seed at runtime) and,
+ * once started, contacts it now unless it is a member's address already:
+ * alone this is a join, in a mesh it merges the candidate's mesh into ours
+ * (PPDB_SWIM_SEED_RETRY_MS, one sync in flight per candidate). Duplicates
+ * are ignored (0); PPDB_ELIMIT past PPDB_NODE_MAX_SEEDS. */
+int ppdb_swim_add_seed(struct ppdb_swim *s, const struct ppdb_addr *addr);
 /* A SWIM datagram (type in the SWIM range) from `from`. */
 void ppdb_swim_on_message(struct ppdb_swim *s, const struct ppdb_addr *from,
                           const struct ppdb_envelope *msg);
