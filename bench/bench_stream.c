@@ -9,12 +9,13 @@
  * before it was received and decoded. The clock runs from the first send
  * to that reply. Each configuration uses a fresh receiver process.
  *
- * usage: bench_stream [--quick]
+ * usage: bench_stream [--quick] [--size B --count N --cipher null|chacha|aes [--repeat R]]
  * Prints the single-thread seal rate of each cipher (the ceiling of any
  * encrypted run), one line per run, and the ratios encrypted / plaintext.
  */
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -151,7 +152,16 @@ static void flood(struct side *s)
 
 struct result {
     double msgs_per_s, mb_per_s, secs;
+    double tx_ns_per_b, rx_ns_per_b; /* CPU time (user + sys) per payload byte */
 };
+
+static double cpu_s(int who)
+{
+    struct rusage ru;
+    getrusage(who, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 static struct result run(size_t msg_size, uint64_t count, bool null_cipher, uint32_t ciphers)
 {
@@ -182,6 +192,7 @@ static struct result run(size_t msg_size, uint64_t count, bool null_cipher, uint
     ppdb_mpw_bin(&w, payload, msg_size);
     free(payload);
     s.total = count;
+    double tx0 = cpu_s(RUSAGE_SELF), rx0 = cpu_s(RUSAGE_CHILDREN);
     s.t0_ns = uv_hrtime();
     flood(&s);
     uv_run(&s.loop, UV_RUN_DEFAULT);
@@ -189,9 +200,12 @@ static struct result run(size_t msg_size, uint64_t count, bool null_cipher, uint
     r.secs = (double)(s.t1_ns - s.t0_ns) / 1e9;
     r.msgs_per_s = (double)count / r.secs;
     r.mb_per_s = (double)count * (double)msg_size / r.secs / 1e6;
+    double bytes = (double)count * (double)msg_size;
+    r.tx_ns_per_b = (cpu_s(RUSAGE_SELF) - tx0) * 1e9 / bytes;
     side_close(&s);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
+    r.rx_ns_per_b = (cpu_s(RUSAGE_CHILDREN) - rx0) * 1e9 / bytes;
     return r;
 }
 
@@ -221,13 +235,65 @@ static const char *cipher_name(bool null_cipher, uint32_t ciphers)
     return (ciphers & PPDB_NOISE_AESGCM) ? "AES-256-GCM" : "ChaCha20-Poly1305";
 }
 
+static void print_run(size_t size, uint64_t count, bool null_cipher, uint32_t ciphers,
+                      const struct result *r, double plain_msgs_per_s)
+{
+    printf("%6zu B x %-8llu %-18s %10.0f msg/s %9.1f MB/s  cpu ns/B tx %.3f rx %.3f", size,
+           (unsigned long long)count, cipher_name(null_cipher, ciphers), r->msgs_per_s, r->mb_per_s,
+           r->tx_ns_per_b, r->rx_ns_per_b);
+    if (plain_msgs_per_s > 0)
+        printf("  ratio %.2f", r->msgs_per_s / plain_msgs_per_s);
+    printf("\n");
+    fflush(stdout);
+}
+
+/* One configuration only: --size BYTES --count N --cipher null|chacha|aes. */
+static int run_one(size_t size, uint64_t count, const char *cipher, int repeat)
+{
+    bool null_cipher = strcmp(cipher, "null") == 0;
+    uint32_t ciphers = strcmp(cipher, "aes") == 0 ? PPDB_NOISE_AESGCM : PPDB_NOISE_CHACHAPOLY;
+    if (!null_cipher && strcmp(cipher, "aes") != 0 && strcmp(cipher, "chacha") != 0)
+        return 2;
+    if (ciphers == PPDB_NOISE_AESGCM && !(ppdb_stream_ciphers_local() & PPDB_NOISE_AESGCM))
+        return 2;
+    for (int i = 0; i < repeat; i++) {
+        struct result r = run(size, count, null_cipher, ciphers);
+        print_run(size, count, null_cipher, ciphers, &r, 0);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    bool quick = false;
+    size_t one_size = 0;
+    uint64_t one_count = 0;
+    const char *one_cipher = NULL;
+    int repeat = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            quick = true;
+        else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
+            one_size = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
+            one_count = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--cipher") == 0 && i + 1 < argc)
+            one_cipher = argv[++i];
+        else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc)
+            repeat = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: bench_stream [--quick] [--size B --count N "
+                            "--cipher null|chacha|aes [--repeat R]]\n");
+            return 2;
+        }
+    }
     if (ppdb_wire_init() < 0)
         return 1;
     signal(SIGPIPE, SIG_IGN);
     ppdb_logger_default()->level = PPDB_LOG_WARN;
+    if (one_cipher)
+        return run_one(one_size ? one_size : 64 << 10, one_count ? one_count : 10000, one_cipher,
+                       repeat > 0 ? repeat : 1);
     size_t sizes[2] = {100, 64 << 10};
     uint64_t counts[2] = {quick ? 200000 : 2000000, quick ? 4000 : 30000};
     uint32_t local = ppdb_stream_ciphers_local();
@@ -237,17 +303,12 @@ int main(int argc, char **argv)
     printf(", null %.0f MB/s\n", seal_mb_per_s(PPDB_NOISE_NULL));
     for (int i = 0; i < 2; i++) {
         struct result plain = run(sizes[i], counts[i], true, 0);
-        printf("%6zu B x %-8llu %-18s %10.0f msg/s %9.1f MB/s\n", sizes[i],
-               (unsigned long long)counts[i], cipher_name(true, 0), plain.msgs_per_s,
-               plain.mb_per_s);
+        print_run(sizes[i], counts[i], true, 0, &plain, 0);
         uint32_t variants[2] = {PPDB_NOISE_CHACHAPOLY, local};
         for (int v = 0; v < ((local & PPDB_NOISE_AESGCM) ? 2 : 1); v++) {
             struct result enc = run(sizes[i], counts[i], false, variants[v]);
-            printf("%6zu B x %-8llu %-18s %10.0f msg/s %9.1f MB/s  ratio %.2f\n", sizes[i],
-                   (unsigned long long)counts[i], cipher_name(false, variants[v]), enc.msgs_per_s,
-                   enc.mb_per_s, enc.msgs_per_s / plain.msgs_per_s);
+            print_run(sizes[i], counts[i], false, variants[v], &enc, plain.msgs_per_s);
         }
-        fflush(stdout);
     }
     return 0;
 }

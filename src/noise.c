@@ -51,22 +51,40 @@ void ppdb_noise_cs_set_key(struct ppdb_noise_cs *cs, const uint8_t k[PPDB_NOISE_
     memcpy(cs->k, k, PPDB_NOISE_KEY_LEN);
     cs->n = 0;
     cs->has_key = true;
+    cs->aes_ready = false;
 }
 
-/* ENCRYPT(k, n, ad, plaintext) of the cipher functions, out = ct || tag. */
-static void aead_encrypt(uint8_t cipher, const uint8_t *k, uint64_t n, const uint8_t *ad,
-                         size_t ad_len, const uint8_t *pt, size_t len, uint8_t *out)
+_Static_assert(sizeof(crypto_aead_aes256gcm_state) == PPDB_NOISE_AES_STATE_LEN,
+               "aes_state holds libsodium's AES-GCM state");
+
+/* The expanded AES-GCM key of cs (key schedule and GHASH powers): computed
+ * once per key, not once per frame. */
+static const crypto_aead_aes256gcm_state *aes_state(struct ppdb_noise_cs *cs)
+{
+    crypto_aead_aes256gcm_state *st = (crypto_aead_aes256gcm_state *)(void *)cs->aes_state;
+    PPDB_ASSERT(((uintptr_t)st & 15) == 0);
+    if (!cs->aes_ready) {
+        crypto_aead_aes256gcm_beforenm(st, cs->k);
+        cs->aes_ready = true;
+    }
+    return st;
+}
+
+/* ENCRYPT(k, n, ad, plaintext) of the cipher functions, with the key of cs:
+ * out = ct || tag; out may equal pt. */
+static void aead_encrypt(struct ppdb_noise_cs *cs, uint64_t n, const uint8_t *ad, size_t ad_len,
+                         const uint8_t *pt, size_t len, uint8_t *out)
 {
     uint8_t nonce[12];
-    nonce_bytes(cipher, n, nonce);
-    if (cipher == PPDB_NOISE_CHACHAPOLY) {
+    nonce_bytes(cs->cipher, n, nonce);
+    if (cs->cipher == PPDB_NOISE_CHACHAPOLY) {
         crypto_aead_chacha20poly1305_ietf_encrypt_detached(out, out + len, NULL, pt, len, ad,
-                                                           ad_len, NULL, nonce, k);
-    } else if (cipher == PPDB_NOISE_AESGCM) {
-        crypto_aead_aes256gcm_encrypt_detached(out, out + len, NULL, pt, len, ad, ad_len, NULL,
-                                               nonce, k);
+                                                           ad_len, NULL, nonce, cs->k);
+    } else if (cs->cipher == PPDB_NOISE_AESGCM) {
+        crypto_aead_aes256gcm_encrypt_detached_afternm(out, out + len, NULL, pt, len, ad, ad_len,
+                                                       NULL, nonce, aes_state(cs));
     } else {
-        PPDB_ASSERT(cipher == PPDB_NOISE_NULL);
+        PPDB_ASSERT(cs->cipher == PPDB_NOISE_NULL);
         if (out != pt)
             memmove(out, pt, len);
         memset(out + len, 0, PPDB_NOISE_TAG_LEN);
@@ -74,18 +92,19 @@ static void aead_encrypt(uint8_t cipher, const uint8_t *k, uint64_t n, const uin
     }
 }
 
-static int aead_decrypt(uint8_t cipher, const uint8_t *k, uint64_t n, const uint8_t *ad,
-                        size_t ad_len, const uint8_t *ct, size_t len, uint8_t *out)
+static int aead_decrypt(struct ppdb_noise_cs *cs, uint64_t n, const uint8_t *ad, size_t ad_len,
+                        const uint8_t *ct, size_t len, uint8_t *out)
 {
     uint8_t nonce[12];
     int rc = 0;
     const uint8_t *tag = ct + len;
-    nonce_bytes(cipher, n, nonce);
-    if (cipher == PPDB_NOISE_CHACHAPOLY) {
+    nonce_bytes(cs->cipher, n, nonce);
+    if (cs->cipher == PPDB_NOISE_CHACHAPOLY) {
         rc = crypto_aead_chacha20poly1305_ietf_decrypt_detached(out, NULL, ct, len, tag, ad, ad_len,
-                                                                nonce, k);
-    } else if (cipher == PPDB_NOISE_AESGCM) {
-        rc = crypto_aead_aes256gcm_decrypt_detached(out, NULL, ct, len, tag, ad, ad_len, nonce, k);
+                                                                nonce, cs->k);
+    } else if (cs->cipher == PPDB_NOISE_AESGCM) {
+        rc = crypto_aead_aes256gcm_decrypt_detached_afternm(out, NULL, ct, len, tag, ad, ad_len,
+                                                            nonce, aes_state(cs));
     } else {
         uint8_t want[PPDB_NOISE_TAG_LEN] = {0};
         ppdb_store_u32be(want, null_tag(n, ad, ad_len, ct, len));
@@ -106,7 +125,7 @@ int ppdb_noise_cs_encrypt(struct ppdb_noise_cs *cs, const uint8_t *ad, size_t ad
     }
     if (cs->n == UINT64_MAX)
         return PPDB_ELIMIT;
-    aead_encrypt(cs->cipher, cs->k, cs->n, ad, ad_len, pt, n, out);
+    aead_encrypt(cs, cs->n, ad, ad_len, pt, n, out);
     cs->n++;
     return 0;
 }
@@ -123,7 +142,7 @@ int ppdb_noise_cs_decrypt(struct ppdb_noise_cs *cs, const uint8_t *ad, size_t ad
         return PPDB_ETRUNC;
     if (cs->n == UINT64_MAX)
         return PPDB_ELIMIT;
-    int rc = aead_decrypt(cs->cipher, cs->k, cs->n, ad, ad_len, ct, n - PPDB_NOISE_TAG_LEN, out);
+    int rc = aead_decrypt(cs, cs->n, ad, ad_len, ct, n - PPDB_NOISE_TAG_LEN, out);
     if (rc == 0)
         cs->n++;
     return rc;
@@ -134,10 +153,11 @@ void ppdb_noise_cs_rekey(struct ppdb_noise_cs *cs)
     uint8_t zeros[PPDB_NOISE_KEY_LEN] = {0};
     uint8_t out[PPDB_NOISE_KEY_LEN + PPDB_NOISE_TAG_LEN];
     PPDB_ASSERT(cs->has_key);
-    aead_encrypt(cs->cipher, cs->k, UINT64_MAX, NULL, 0, zeros, sizeof(zeros), out);
+    aead_encrypt(cs, UINT64_MAX, NULL, 0, zeros, sizeof(zeros), out);
     if (cs->cipher == PPDB_NOISE_NULL)
         ppdb_store_u64le(out, ppdb_load_u64le(cs->k) + 1); /* visible, harmless */
     memcpy(cs->k, out, PPDB_NOISE_KEY_LEN);
+    cs->aes_ready = false;
     sodium_memzero(out, sizeof(out));
 }
 

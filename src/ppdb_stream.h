@@ -57,11 +57,18 @@ enum ppdb_noise_pattern {
     PPDB_NOISE_XXPSK3 = 2, /* XX with psk after se in message 3 */
 };
 
+#define PPDB_NOISE_AES_STATE_LEN 512 /* libsodium's crypto_aead_aes256gcm_state */
+
 struct ppdb_noise_cs {
     uint8_t k[PPDB_NOISE_KEY_LEN];
     uint64_t n; /* next nonce; UINT64_MAX is reserved (rekey) */
     bool has_key;
     uint8_t cipher; /* enum ppdb_noise_cipher */
+    /* AES-GCM key schedule and GHASH powers of k, expanded on first use
+     * after each set_key/rekey instead of on every frame. Self-contained
+     * (no pointers), so a cs may be copied by value. */
+    bool aes_ready;
+    _Alignas(16) uint8_t aes_state[PPDB_NOISE_AES_STATE_LEN];
 };
 
 void ppdb_noise_cs_init(struct ppdb_noise_cs *cs, uint8_t cipher);

@@ -69,6 +69,18 @@ size_t conn_out_bytes(const struct ppdb_stream_conn *c)
 
 /* --------------------------------------------------------- lifecycle */
 
+static uint32_t spares_max(const struct ppdb_stream_ep *ep)
+{
+    size_t n = ep->opt.high_water / ep->opt.max_frame + 2;
+    return (uint32_t)PPDB_MIN(n, (size_t)STREAM_SPARES_MAX);
+}
+
+static void drop_spares(struct ppdb_stream_conn *c)
+{
+    while (c->nspares > 0)
+        ppdb_buf_deinit(&c->spares[--c->nspares]);
+}
+
 static void conn_free(struct ppdb_stream_conn *c)
 {
     struct ppdb_stream_ep *ep = c->ep;
@@ -84,6 +96,7 @@ static void conn_free(struct ppdb_stream_conn *c)
     t->rekeys += f->rekeys + c->tx.rekeys;
     ppdb_buf_deinit(&c->rbuf);
     ppdb_buf_deinit(&c->batch);
+    drop_spares(c);
     sodium_memzero(c, sizeof(*c));
     ppdb_free(c);
     PPDB_ASSERT_CMP(ep->live, >, 0);
@@ -193,17 +206,33 @@ static void idle_cb(struct ppdb_timer *t)
 
 struct write_ctx {
     struct ppdb_stream_conn *c;
-    uint8_t *bytes;
-    size_t len;
+    struct ppdb_buf buf; /* owned; len bytes handed to the env */
 };
+
+/* A written buffer becomes a later batch's buffer while the connection
+ * has more to send: a streaming connection then seals into memory that is
+ * already mapped and sized (no malloc, page faults or regrowth per frame).
+ * An idle connection keeps none; a busy one at most spares_max(). */
+static void recycle(struct ppdb_stream_conn *c, struct ppdb_buf *b)
+{
+    if (!c->closing && conn_out_bytes(c) > 0 && c->nspares < spares_max(c->ep)) {
+        b->len = 0;
+        c->spares[c->nspares++] = *b;
+        ppdb_buf_init(b);
+        return;
+    }
+    ppdb_buf_deinit(b);
+    if (conn_out_bytes(c) == 0)
+        drop_spares(c);
+}
 
 static void write_done_cb(void *data, struct ppdb_stream *s, int status)
 {
     struct write_ctx *w = data;
     struct ppdb_stream_conn *c = w->c;
     struct ppdb_stream_ep *ep = c->ep;
-    c->pending -= w->len;
-    ppdb_free(w->bytes);
+    c->pending -= w->buf.len;
+    recycle(c, &w->buf);
     ppdb_free(w);
     if (c->closing)
         return;
@@ -219,22 +248,25 @@ static void write_done_cb(void *data, struct ppdb_stream *s, int status)
     }
 }
 
-/* Hands bytes (owned, from ppdb_malloc) to the env; frees them on error. */
-static int write_owned(struct ppdb_stream_conn *c, uint8_t *bytes, size_t len)
+/* Hands b's bytes to the env, which borrows them until the write
+ * completes; takes ownership of b (frees it on error). */
+static int write_owned(struct ppdb_stream_conn *c, struct ppdb_buf *b)
 {
     struct ppdb_stream_ep *ep = c->ep;
     struct write_ctx *w = ppdb_malloc(sizeof(*w));
+    size_t len = b->len;
     int rc = w ? 0 : PPDB_ENOMEM;
     if (rc == 0) {
-        *w = (struct write_ctx){c, bytes, len};
-        rc = ppdb_env_stream_write(ep->env, c->s, bytes, len, write_done_cb, w);
+        *w = (struct write_ctx){c, *b};
+        rc = ppdb_env_stream_write(ep->env, c->s, b->data, len, write_done_cb, w);
     }
     if (rc < 0) {
         ppdb_free(w);
-        ppdb_free(bytes);
+        ppdb_buf_deinit(b);
         ep->stats.write_errors++;
         return rc;
     }
+    ppdb_buf_init(b);
     c->pending += len;
     size_t out = conn_out_bytes(c);
     if (out > ep->stats.peak_out_bytes)
@@ -254,14 +286,12 @@ static void flush(struct ppdb_stream_conn *c)
         conn_fail(c, PPDB_ENOMEM, "flush");
         return;
     }
-    size_t len = ppdb_frame_seal(&c->tx, c->batch.data, c->batch.len - PPDB_FRAME_HDR_LEN);
-    uint8_t *bytes = c->batch.data;
-    ppdb_buf_init(&c->batch);
+    c->batch.len = ppdb_frame_seal(&c->tx, c->batch.data, c->batch.len - PPDB_FRAME_HDR_LEN);
     ep->stats.frames_out++;
-    ep->stats.bytes_out += len;
+    ep->stats.bytes_out += c->batch.len;
     ep->stats.msgs_out += c->batch_msgs;
     c->batch_msgs = 0;
-    if (write_owned(c, bytes, len) < 0)
+    if (write_owned(c, &c->batch) < 0)
         conn_fail(c, PPDB_ECONNRESET, "write");
 }
 
@@ -279,15 +309,30 @@ static size_t max_plain(const struct ppdb_stream_ep *ep)
     return ep->opt.max_frame - PPDB_FRAME_OVERHEAD;
 }
 
-static int batch_start(struct ppdb_stream_conn *c)
+/* Makes room for `need` more bytes in the batch, started with header room
+ * if empty. A batch that must grow goes straight to a whole frame, so a
+ * frame of large messages is reallocated once, not copied on every doubling
+ * (the seal appends its tag within max_frame: see conn_append's bound). */
+static int batch_room(struct ppdb_stream_conn *c, size_t need)
 {
-    if (c->batch.len != 0)
-        return 0;
-    size_t first = PPDB_MIN((size_t)64 << 10, (size_t)c->ep->opt.max_frame);
-    int rc = ppdb_buf_reserve(&c->batch, first);
-    if (rc == 0)
+    size_t max_frame = c->ep->opt.max_frame;
+    if (c->batch.data == NULL && c->nspares > 0)
+        c->batch = c->spares[--c->nspares];
+    if (c->batch.len == 0) {
+        int rc = ppdb_buf_reserve(&c->batch, PPDB_MIN((size_t)64 << 10, max_frame));
+        if (rc < 0)
+            return rc;
         c->batch.len = PPDB_FRAME_HDR_LEN; /* header room */
-    return rc;
+    }
+    if (need <= c->batch.cap - c->batch.len)
+        return 0;
+    size_t cap = PPDB_MAX(max_frame, c->batch.len + need); /* more only if a flush was refused */
+    uint8_t *p = ppdb_realloc(c->batch.data, cap);
+    if (!p)
+        return PPDB_ENOMEM;
+    c->batch.data = p;
+    c->batch.cap = cap;
+    return 0;
 }
 
 int conn_append(struct ppdb_stream_conn *c, bool reply, const struct ppdb_envelope_hdr *h,
@@ -307,7 +352,7 @@ int conn_append(struct ppdb_stream_conn *c, bool reply, const struct ppdb_envelo
         }
         flush(c);
     }
-    int rc = batch_start(c);
+    int rc = batch_room(c, PPDB_FRAME_MSG_HDR + body_len + env_max + PPDB_NOISE_TAG_LEN);
     size_t at = c->batch.len;
     if (rc == 0)
         rc = ppdb_buf_append_u32be(&c->batch, 0);
@@ -329,17 +374,18 @@ int conn_append(struct ppdb_stream_conn *c, bool reply, const struct ppdb_envelo
 
 static void hs_send(struct ppdb_stream_conn *c)
 {
-    uint8_t *msg = ppdb_malloc(PPDB_FRAME_HDR_LEN + PPDB_NOISE_MSG_MAX);
+    struct ppdb_buf msg;
     size_t len = 0;
-    int rc = msg ? 0 : PPDB_ENOMEM;
+    ppdb_buf_init(&msg);
+    int rc = ppdb_buf_reserve(&msg, PPDB_FRAME_HDR_LEN + PPDB_NOISE_MSG_MAX);
     if (rc == 0)
-        rc = ppdb_stream_hs_write(&c->hs, msg + PPDB_FRAME_HDR_LEN, PPDB_NOISE_MSG_MAX, &len);
+        rc = ppdb_stream_hs_write(&c->hs, msg.data + PPDB_FRAME_HDR_LEN, PPDB_NOISE_MSG_MAX, &len);
     if (rc == 0) {
-        ppdb_store_u32be(msg, (uint32_t)len);
-        rc = write_owned(c, msg, PPDB_FRAME_HDR_LEN + len);
-        msg = NULL;
+        ppdb_store_u32be(msg.data, (uint32_t)len);
+        msg.len = PPDB_FRAME_HDR_LEN + len;
+        rc = write_owned(c, &msg); /* takes msg */
     }
-    ppdb_free(msg);
+    ppdb_buf_deinit(&msg);
     if (rc < 0)
         hs_failed(c, rc);
 }

@@ -20,6 +20,10 @@
 
 #include "ppdb_stream.h"
 
+/* Bound on the frame buffers a busy connection keeps for reuse: enough to
+ * cover high_water of in-flight frames (8 MiB / 1 MiB by default, plus 2). */
+#define STREAM_SPARES_MAX 16
+
 enum conn_state { CONN_CONNECTING = 0, CONN_HANDSHAKE, CONN_OPEN };
 
 struct stream_req {
@@ -49,6 +53,10 @@ struct ppdb_stream_conn {
     struct ppdb_frame_rx rx;
     struct ppdb_buf rbuf;  /* received, not yet consumed */
     struct ppdb_buf batch; /* [frame header][messages...] being batched */
+    /* Written frames' buffers kept for the next batches while the
+     * connection is busy (see recycle() in stream.c); nspares <= spares_max. */
+    struct ppdb_buf spares[STREAM_SPARES_MAX];
+    uint32_t nspares;
     uint32_t batch_msgs;
     size_t pending; /* bytes handed to the env, not yet completed */
     struct stream_req *reqs_head, *reqs_tail;

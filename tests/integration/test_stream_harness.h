@@ -32,6 +32,7 @@ struct tnode {
     bool open;
     int mode;
     uint64_t msgs, blobs, blob_bytes;
+    uint64_t blob_chain; /* t_chain over every blob's bytes, in arrival order */
     uint8_t last_role;
     struct ppdb_node_id last_peer;
     uint64_t paused_conn;
@@ -77,6 +78,12 @@ static void t_body(struct ppdb_buf *b, const uint8_t *p, size_t n)
     CHECK_OK(ppdb_mpw_error(&w));
 }
 
+/* An order-sensitive digest of a sequence of byte strings. */
+static uint64_t t_chain(uint64_t chain, const uint8_t *p, size_t n)
+{
+    return ppdb_hash64(p, n, chain ^ n);
+}
+
 static void t_on_msg(void *data, const struct ppdb_stream_peer *peer, const struct ppdb_envelope *m)
 {
     struct tnode *n = data;
@@ -89,6 +96,7 @@ static void t_on_msg(void *data, const struct ppdb_stream_peer *peer, const stru
     if (m->hdr.type == T_MSG_BLOB) {
         n->blobs++;
         n->blob_bytes += len;
+        n->blob_chain = t_chain(n->blob_chain, p, len);
     }
     if (n->mode == T_PAUSE && n->paused_conn == 0) {
         n->paused_conn = peer->conn_id;
