@@ -569,7 +569,7 @@ void ppdb_db_get_stats(struct ppdb_db *db, struct ppdb_db_stats *out)
     out->memtable_bytes = mem_usage(db->mem);
     out->bg_error = db->bg_error;
     out->read_only = db->bg_error == PPDB_ENOSPC;
-    out->manifest_number = db->vs.manifest_number;
+    out->manifest_number = atomic_load(&db->vs.manifest_number);
     out->table_bytes = 0;
     for (int l = 0; l < PPDB_NUM_LEVELS; l++) {
         out->level_files[l] = (uint32_t)db->current->nfiles[l];

@@ -293,11 +293,11 @@ struct vset {
     struct ppdb_fs *fs;
     const char *dir; /* the db's copy */
     struct ppdb_logger *lg;
-    struct tcache *tc;       /* to drop a deleted table's reader */
-    struct ppdb_file *man_f; /* open manifest (NULL: none yet) */
-    uint64_t man_size;       /* its length */
-    bool man_broken;         /* a failed append: start a new manifest */
-    uint64_t manifest_number;
+    struct tcache *tc;                /* to drop a deleted table's reader */
+    struct ppdb_file *man_f;          /* open manifest (NULL: none yet) */
+    uint64_t man_size;                /* its length */
+    bool man_broken;                  /* a failed append: start a new manifest */
+    _Atomic uint64_t manifest_number; /* read by stats without the bg thread */
     uint64_t log_number;
     _Atomic uint64_t next_file; /* next number for logs, tables, manifests */
     uint64_t last_seq_logged;   /* last sequence recorded in the manifest */

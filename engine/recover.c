@@ -69,7 +69,8 @@ static bool is_dead(struct ppdb_db *db, const struct version *v, uint64_t number
     if (strcmp(ext, "log") == 0)
         return number < log_number && !pinned;
     if (strcmp(ext, "manifest") == 0)
-        return number != db->vs.manifest_number && number < atomic_load(&db->vs.next_file);
+        return number != atomic_load(&db->vs.manifest_number) &&
+               number < atomic_load(&db->vs.next_file);
     return all_tables && !version_has(v, number);
 }
 
@@ -497,7 +498,11 @@ int ppdb_db_close(struct ppdb_db *db)
         pthread_cond_wait(&db->bg_cv, &db->mu);
     pthread_mutex_unlock(&db->mu);
     int rc = 0;
-    if (db->wal.f && db->opts.sync_policy != PPDB_SYNC_NEVER && !db->bg_error)
+    /* After a full disk the log is cut back to its last acknowledged record
+     * (and synced); after any other error its state is unknown: left as is. */
+    if (db->wal.f && db->bg_error == PPDB_ENOSPC)
+        rc = wal_writer_rewind(&db->wal, db->wal_good_size);
+    else if (db->wal.f && db->opts.sync_policy != PPDB_SYNC_NEVER && !db->bg_error)
         rc = wal_writer_sync(&db->wal);
     if (db->wal.f) {
         int crc = wal_writer_close(&db->wal);

@@ -197,8 +197,8 @@ static void print_stats(struct tool *t)
     uint64_t total = 0;
     printf("manifest MANIFEST-%06" PRIu64 ": next file %" PRIu64 ", log number %" PRIu64
            ", last sequence %" PRIu64 "\n",
-           t->vs.manifest_number, (uint64_t)atomic_load(&t->vs.next_file), t->vs.log_number,
-           t->last_seq);
+           (uint64_t)atomic_load(&t->vs.manifest_number), (uint64_t)atomic_load(&t->vs.next_file),
+           t->vs.log_number, t->last_seq);
     for (int l = 0; l < PPDB_NUM_LEVELS; l++) {
         uint64_t bytes = version_level_bytes(t->v, l), entries = 0, dels = 0;
         for (size_t i = 0; i < t->v->nfiles[l]; i++) {
