@@ -369,7 +369,8 @@ static void arena_compact(struct ppdb_swim_table *t)
     }
     for (uint32_t i = 0; i < t->len; i++) {
         uint32_t off = (uint32_t)fresh.len;
-        (void)ppdb_buf_append(&fresh, t->arena.data + t->m[i].meta_off, t->m[i].meta_len);
+        if (t->m[i].meta_len)
+            (void)ppdb_buf_append(&fresh, t->arena.data + t->m[i].meta_off, t->m[i].meta_len);
         t->m[i].meta_off = off;
     }
     ppdb_buf_deinit(&t->arena);
@@ -382,7 +383,8 @@ int ppdb_swim_table_set_meta(struct ppdb_swim_table *t, uint32_t i, const uint8_
 {
     PPDB_ASSERT(i < t->len && meta_len <= PPDB_MEMBER_META_MAX);
     struct ppdb_swim_member *m = &t->m[i];
-    if (m->meta_len == meta_len && memcmp(t->arena.data + m->meta_off, meta, meta_len) == 0)
+    if (m->meta_len == meta_len &&
+        (meta_len == 0 || memcmp(t->arena.data + m->meta_off, meta, meta_len) == 0))
         return 0;
     uint32_t off = (uint32_t)t->arena.len;
     if (meta_len && ppdb_buf_append(&t->arena, meta, meta_len) != 0)

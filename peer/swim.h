@@ -173,6 +173,8 @@ int ppdb_swim_table_set_meta(struct ppdb_swim_table *t, uint32_t i, const uint8_
                              uint32_t meta_len);
 static inline const uint8_t *ppdb_swim_table_meta(const struct ppdb_swim_table *t, uint32_t i)
 {
+    if (!t->arena.data) /* no member has meta yet: never offset a null pointer */
+        return (const uint8_t *)"";
     return t->arena.data + t->m[i].meta_off;
 }
 void ppdb_swim_table_set_state(struct ppdb_swim_table *t, uint32_t i, uint8_t state);

@@ -289,7 +289,8 @@ void ppdb_memcheck_report(struct ppdb_memcheck *c, struct ppdb_memcheck_report *
                 out->missing++;
         }
     }
-    qsort(c->samples, c->nsamples, sizeof(*c->samples), u64_cmp);
+    if (c->nsamples) /* samples may be NULL when there are none */
+        qsort(c->samples, c->nsamples, sizeof(*c->samples), u64_cmp);
     out->detections = c->nsamples;
     out->dead_p50_ms = pct(c->samples, c->nsamples, 50);
     out->dead_p99_ms = pct(c->samples, c->nsamples, 99);

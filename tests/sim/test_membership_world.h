@@ -35,6 +35,7 @@ struct mw {
     uint32_t n;
     struct ppdb_memcheck *chk;
     struct ppdb_swim_params params;
+    bool null_cipher; /* speed mode: datagrams and streams without AEAD */
 };
 
 static inline double mw_wall_s(void)
@@ -97,6 +98,7 @@ static inline void mw_start(struct mw *w, uint32_t i, uint32_t seed)
     cfg.params = &w->params;
     cfg.dgram.replay_senders = w->n > 2000 ? 256 : 1024;
     cfg.dgram.replay_marks = w->n > 2000 ? 1024 : 4096;
+    cfg.dgram.null_cipher = w->null_cipher;
     if (seed != i) {
         cfg.nseeds = 1;
         ppdb_sim_node_addr(w->sim, seed, MW_PORT, &cfg.seeds[0]);
