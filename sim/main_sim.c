@@ -21,6 +21,7 @@
  * error, 3 the run itself failed (out of memory, world limits).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -127,6 +128,53 @@ static int node_start(struct runner *r, uint32_t i)
     return 0;
 }
 
+/* `param NAME VALUE`: the SWIM parameters a scenario may override. */
+static uint32_t *param_field(struct ppdb_swim_params *p, const char *name)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } f[] = {
+#define PF(x) {#x, offsetof(struct ppdb_swim_params, x)}
+        PF(probe_interval_ms),
+        PF(probe_timeout_ms),
+        PF(indirect_k),
+        PF(nack_percent),
+        PF(suspicion_min_per_log10n_ms),
+        PF(suspicion_max_mult),
+        PF(suspicion_k),
+        PF(verify_fanout),
+        PF(retransmit_mult),
+        PF(gossip_interval_ms),
+        PF(gossip_nodes),
+        PF(push_pull_interval_ms),
+        PF(sync_timeout_ms),
+        PF(reap_ms),
+        PF(leave_ms),
+        PF(max_health),
+        PF(max_members),
+        PF(max_broadcasts),
+        PF(max_suspicions),
+        PF(max_probes),
+#undef PF
+    };
+    for (size_t i = 0; i < PPDB_ARRAY_LEN(f); i++)
+        if (strcmp(f[i].name, name) == 0)
+            return (uint32_t *)(void *)((char *)p + f[i].off);
+    return NULL;
+}
+
+static int params_apply(const struct ppdb_scenario *s, struct ppdb_swim_params *p)
+{
+    for (uint32_t i = 0; i < s->nparams; i++) {
+        uint32_t *f = param_field(p, s->params[i].name);
+        if (!f)
+            return PPDB_ENOTFOUND;
+        *f = s->params[i].value;
+    }
+    return 0;
+}
+
 static int world_new(struct runner *r)
 {
     struct ppdb_sim_options o;
@@ -148,6 +196,8 @@ static int world_new(struct runner *r)
     ppdb_rng_seed(&g_setup_rng, r->seed ^ 0x50d1u);
     ppdb_rng_seed(&r->rng, ppdb_mix64(r->seed ^ 0x5ce7a410ull));
     rc = ppdb_swim_profile(r->scn->profile, &r->params);
+    if (!rc)
+        rc = params_apply(r->scn, &r->params);
     if (!rc)
         rc = ppdb_memcheck_new(r->cap, &r->chk);
     if (rc)
@@ -756,6 +806,10 @@ static int validate(struct ppdb_scenario *s)
     struct ppdb_swim_params p;
     if (ppdb_swim_profile(s->profile, &p)) {
         fprintf(stderr, "ppdb-sim: unknown profile '%s'\n", s->profile);
+        return 2;
+    }
+    if (params_apply(s, &p)) {
+        fprintf(stderr, "ppdb-sim: unknown SWIM parameter in a 'param' line\n");
         return 2;
     }
     return 0;

@@ -498,6 +498,16 @@ static int parse_head(struct ppdb_scenario *s, const struct toks *tk, char *err,
     }
     if (strcmp(d, "churn") == 0)
         return parse_churn(s, tk, err, errlen);
+    if (strcmp(d, "param") == 0) {
+        uint32_t v;
+        if (tk->n != 3 || strlen(tk->t[1]) >= sizeof(s->params[0].name) || !parse_u32(tk->t[2], &v))
+            FAIL("param: want 'param <swim parameter> <number>'");
+        if (s->nparams == PPDB_SCN_MAX_PARAMS)
+            FAIL("more than %u params", PPDB_SCN_MAX_PARAMS);
+        snprintf(s->params[s->nparams].name, sizeof(s->params[0].name), "%s", tk->t[1]);
+        s->params[s->nparams++].value = v;
+        return 0;
+    }
     int rc = parse_link(&s->link, tk, 0, err, errlen);
     if (rc == 1)
         FAIL("unknown directive '%s'", d);

@@ -16,6 +16,7 @@
 #define PPDB_SCN_MAX_CHECKS  32
 #define PPDB_SCN_MAX_CHURN   8
 #define PPDB_SCN_MAX_GROUPS  8
+#define PPDB_SCN_MAX_PARAMS  16
 
 /* Which nodes an action applies to. */
 enum ppdb_scn_sel_kind {
@@ -87,6 +88,11 @@ struct ppdb_scenario {
     uint64_t skew_max_ms; /* ... uniform in [-max, +max] */
     double drift_frac;
     double drift_ppm; /* ... drift uniform in [-ppm, +ppm] */
+    uint32_t nparams; /* SWIM parameter overrides: `param <name> <value>` */
+    struct {
+        char name[40];
+        uint32_t value;
+    } params[PPDB_SCN_MAX_PARAMS];
     uint32_t nactions, nchurn, nchecks;
     struct ppdb_scn_action actions[PPDB_SCN_MAX_ACTIONS]; /* sorted by at_ms, stable */
     struct ppdb_scn_churn churn[PPDB_SCN_MAX_CHURN];

@@ -53,6 +53,7 @@ static const char *full = "# a comment\n"
                           "bandwidth 125KB/s\n"
                           "skew 10% 2s\n"
                           "drift 5% 100ppm\n"
+    "param max_broadcasts 1024\n"
                           "\n"
                           "at 90s heal\n"
                           "at 60s partition 0-499 | 500-999\n"
@@ -91,6 +92,9 @@ static void test_full(void)
     CHECK_EQ(s.bandwidth, 125000);
     CHECK_EQ(s.skew_max_ms, 2000);
     CHECK(s.drift_ppm == 100.0);
+    CHECK_EQ(s.nparams, 1);
+    CHECK_STREQ(s.params[0].name, "max_broadcasts");
+    CHECK_EQ(s.params[0].value, 1024);
     CHECK_EQ(s.nactions, 9);
     /* sorted by time, stable: the two 60 s actions keep their file order */
     for (uint32_t i = 1; i < s.nactions; i++)
@@ -150,6 +154,7 @@ static void test_errors(void)
     expect_error("check x ~ 3\n", "op is one of");
     expect_error("nodes 10\nat 1s partition 0-4 | 5-20\n", "node 20 does not exist");
     expect_error("nodes 2\nseeds 3\n", "seeds");
+    expect_error("param max_broadcasts lots\n", "param:");
     static struct ppdb_scenario s;
     char err[256];
     ppdb_scenario_default(&s);
