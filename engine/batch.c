@@ -13,7 +13,13 @@
 #include "engine_int.h"
 
 _Static_assert(PPDB_BATCH_HEADER == sizeof(uint64_t) + sizeof(uint32_t), "seq + count");
-_Static_assert(PPDB_VT_DEL == 0 && PPDB_VT_VALUE == 1, "entry types as in docs/formats/wal.md");
+_Static_assert(PPDB_VT_DEL == 0 && PPDB_VT_VALUE == 1 && PPDB_VT_TTL == 2,
+               "entry types as in docs/formats/wal.md");
+
+static bool type_has_value(int type)
+{
+    return type == PPDB_VT_VALUE || type == PPDB_VT_TTL;
+}
 
 static int batch_ensure_header(struct ppdb_batch *b)
 {
@@ -79,8 +85,10 @@ size_t ppdb_batch_bytes(const struct ppdb_batch *b)
     return b->rep.len;
 }
 
+/* expire_at_ms is used by PPDB_VT_TTL only: the stored value is the
+ * expiry prefix followed by val. */
 static int batch_add(struct ppdb_batch *b, int type, uint64_t version, const void *key, size_t klen,
-                     const void *val, size_t vlen)
+                     const void *val, size_t vlen, uint64_t expire_at_ms)
 {
     if (klen == 0 || klen > PPDB_DB_MAX_KEY || vlen > PPDB_DB_MAX_VALUE)
         return PPDB_EINVAL;
@@ -95,7 +103,15 @@ static int batch_add(struct ppdb_batch *b, int type, uint64_t version, const voi
         rc = ppdb_buf_append_varint(&b->rep, klen);
     if (!rc)
         rc = ppdb_buf_append(&b->rep, key, klen);
-    if (!rc && type == PPDB_VT_VALUE) {
+    if (!rc && type == PPDB_VT_TTL) {
+        uint8_t exp[PPDB_TTL_PREFIX];
+        ppdb_store_u64le(exp, expire_at_ms);
+        rc = ppdb_buf_append_varint(&b->rep, vlen + PPDB_TTL_PREFIX);
+        if (!rc)
+            rc = ppdb_buf_append(&b->rep, exp, sizeof(exp));
+        if (!rc)
+            rc = ppdb_buf_append(&b->rep, val, vlen);
+    } else if (!rc && type == PPDB_VT_VALUE) {
         rc = ppdb_buf_append_varint(&b->rep, vlen);
         if (!rc)
             rc = ppdb_buf_append(&b->rep, val, vlen);
@@ -110,24 +126,30 @@ static int batch_add(struct ppdb_batch *b, int type, uint64_t version, const voi
 
 int ppdb_batch_put(struct ppdb_batch *b, const void *key, size_t klen, const void *val, size_t vlen)
 {
-    return batch_add(b, PPDB_VT_VALUE, 0, key, klen, val, vlen);
+    return batch_add(b, PPDB_VT_VALUE, 0, key, klen, val, vlen, 0);
 }
 
 int ppdb_batch_put_versioned(struct ppdb_batch *b, const void *key, size_t klen, const void *val,
                              size_t vlen, uint64_t version)
 {
-    return batch_add(b, PPDB_VT_VALUE, version, key, klen, val, vlen);
+    return batch_add(b, PPDB_VT_VALUE, version, key, klen, val, vlen, 0);
 }
 
 int ppdb_batch_delete(struct ppdb_batch *b, const void *key, size_t klen)
 {
-    return batch_add(b, PPDB_VT_DEL, 0, key, klen, NULL, 0);
+    return batch_add(b, PPDB_VT_DEL, 0, key, klen, NULL, 0, 0);
 }
 
 int ppdb_batch_delete_versioned(struct ppdb_batch *b, const void *key, size_t klen,
                                 uint64_t version)
 {
-    return batch_add(b, PPDB_VT_DEL, version, key, klen, NULL, 0);
+    return batch_add(b, PPDB_VT_DEL, version, key, klen, NULL, 0, 0);
+}
+
+int ppdb_batch_put_expiring(struct ppdb_batch *b, const void *key, size_t klen, const void *val,
+                            size_t vlen, uint64_t version, uint64_t expire_at_ms)
+{
+    return batch_add(b, PPDB_VT_TTL, version, key, klen, val, vlen, expire_at_ms);
 }
 
 int batch_rep_append(struct ppdb_buf *dst, const uint8_t *src, size_t n)
@@ -151,13 +173,16 @@ static int decode_entry(struct ppdb_rd *r, int *type, uint64_t *version, const u
     uint64_t kl, vl = 0;
     if (ppdb_rd_u8(r, &t) || ppdb_rd_varint(r, version) || ppdb_rd_varint(r, &kl))
         return PPDB_ECORRUPT;
-    if ((t != PPDB_VT_VALUE && t != PPDB_VT_DEL) || kl == 0 || kl > PPDB_DB_MAX_KEY)
+    if ((!type_has_value(t) && t != PPDB_VT_DEL) || kl == 0 || kl > PPDB_DB_MAX_KEY)
         return PPDB_ECORRUPT;
     if (ppdb_rd_bytes(r, (size_t)kl, key))
         return PPDB_ECORRUPT;
     *val = NULL;
-    if (t == PPDB_VT_VALUE) {
-        if (ppdb_rd_varint(r, &vl) || vl > PPDB_DB_MAX_VALUE || ppdb_rd_bytes(r, (size_t)vl, val))
+    if (type_has_value(t)) {
+        uint64_t max = PPDB_DB_MAX_VALUE + (t == PPDB_VT_TTL ? PPDB_TTL_PREFIX : 0);
+        if (ppdb_rd_varint(r, &vl) || vl > max || ppdb_rd_bytes(r, (size_t)vl, val))
+            return PPDB_ECORRUPT;
+        if (t == PPDB_VT_TTL && vl < PPDB_TTL_PREFIX)
             return PPDB_ECORRUPT;
     }
     *type = t;

@@ -20,12 +20,17 @@
  * A single input table with nothing to merge below is moved, not rewritten.
  *
  * What a compaction keeps (keep_entry): for each user key, entries come best
- * first. Everything after the first entry with seq <= the smallest live
- * snapshot (today: the last sequence, as there are no snapshots yet) is
+ * first. Entries above the smallest live snapshot (db_smallest_snapshot:
+ * the oldest snapshot's sequence, or the last sequence) are kept: some
+ * reader may see them. Everything after the first entry with seq <= it is
  * shadowed for every reader and dropped. That entry itself goes if it is a
  * tombstone at the bottom for its key (no deeper level holds the key) and
  * old enough (version 0 at once, else tombstone_grace_ms after its HLC
- * time), or if it has expired (TTL: entry_expired is the one place for it).
+ * time). A TTL value that has expired (entry_expired) IS a tombstone from
+ * then on: it is rewritten as a tombstone of the same version and sequence
+ * (its value dropped), and that goes by the tombstone rule above, so an
+ * expired entry never uncovers an older value, nor lets a late write of a
+ * lower version win within the grace period.
  *
  * Invariants: an output table is synced, and its directory entry too, before
  * the edit naming it is logged; an input table is deleted only when the last
@@ -316,13 +321,11 @@ static void compaction_init(struct ppdb_db *db, struct compaction *c, int level)
 
 /* --------------------------------------------------------------- running */
 
-/* TTL: the one place where an expired entry is recognized. Values of type
- * 2 (reserved for TTL in table.h) do not exist yet; the TTL work makes this
- * compare the entry's expiry with now_ms. */
+/* TTL: the one place where compaction recognizes an expired entry (a
+ * PPDB_VT_TTL value whose expiry prefix is <= now_ms). */
 static bool entry_expired(unsigned type, const uint8_t *val, size_t vlen, int64_t now_ms)
 {
-    (void)type, (void)val, (void)vlen, (void)now_ms;
-    return false;
+    return type == PPDB_VT_TTL && ppdb_entry_dead(type, val, vlen, now_ms);
 }
 
 static bool tombstone_old_enough(const struct ppdb_db *db, uint64_t version, int64_t now_ms)
@@ -358,6 +361,7 @@ struct run {
     struct vfile **outputs;
     size_t nout;
     struct ppdb_buf cur_ukey; /* user key of the previous entry */
+    struct ppdb_buf tomb_key; /* an expired entry rewritten as a tombstone */
     bool have_ukey, winner_seen;
     uint64_t smallest_snapshot;
     int64_t now_ms;
@@ -366,22 +370,24 @@ struct run {
     uint64_t dropped;
 };
 
-static bool keep_entry(struct run *r, const struct ppdb_ikey *k, const uint8_t *val, size_t vlen,
-                       bool new_key)
+enum keep { KEEP_DROP = 0, KEEP_AS_IS = 1, KEEP_AS_TOMBSTONE = 2 };
+
+static enum keep keep_entry(struct run *r, const struct ppdb_ikey *k, const uint8_t *val,
+                            size_t vlen, bool new_key)
 {
     if (new_key)
         r->winner_seen = false;
     if (r->winner_seen)
-        return false; /* shadowed for every reader */
+        return KEEP_DROP; /* shadowed for every reader */
     if (k->seq > r->smallest_snapshot)
-        return true; /* a snapshot below it may still need older entries */
+        return KEEP_AS_IS; /* a snapshot below it may still need older entries */
     r->winner_seen = true;
-    if (entry_expired(k->type, val, vlen, r->now_ms))
-        return false;
-    if (k->type == PPDB_VT_DEL && tombstone_old_enough(r->db, k->version, r->now_ms) &&
+    bool expired = entry_expired(k->type, val, vlen, r->now_ms);
+    if ((expired || k->type == PPDB_VT_DEL) &&
+        tombstone_old_enough(r->db, k->version, r->now_ms) &&
         bottom_for_key(r->c, k->ukey, k->ulen))
-        return false;
-    return true;
+        return KEEP_DROP;
+    return expired ? KEEP_AS_TOMBSTONE : KEEP_AS_IS;
 }
 
 /* Whether the output should end before user key ukey (grandparent overlap). */
@@ -459,9 +465,18 @@ static int run_entries(struct run *r, struct iter *it)
             rc = ppdb_buf_append(&r->cur_ukey, k.ukey, k.ulen);
             r->have_ukey = true;
         }
-        if (!rc && !keep_entry(r, &k, val, vlen, new_key)) {
+        enum keep keep = rc ? KEEP_AS_IS : keep_entry(r, &k, val, vlen, new_key);
+        if (keep == KEEP_DROP) {
             r->dropped++;
             continue;
+        }
+        if (!rc && keep == KEEP_AS_TOMBSTONE) { /* same key, type DEL, no value */
+            ppdb_buf_reset(&r->tomb_key);
+            rc = ppdb_ikey_append(&r->tomb_key, k.ukey, k.ulen, k.version, k.seq, PPDB_VT_DEL);
+            key = r->tomb_key.data;
+            klen = r->tomb_key.len;
+            vlen = 0;
+            r->dropped++;
         }
         if (!rc)
             rc = emit(r, key, klen, val, vlen, new_key, &k);
@@ -533,8 +548,9 @@ static uint64_t input_bytes(const struct compaction *c)
 /* One compaction; mu held on entry and exit, released while it works. */
 static int run_compaction(struct ppdb_db *db, struct compaction *c)
 {
-    struct run r = {.db = db, .c = c, .smallest_snapshot = atomic_load(&db->last_seq)};
+    struct run r = {.db = db, .c = c, .smallest_snapshot = db_smallest_snapshot(db)};
     ppdb_buf_init(&r.cur_ukey);
+    ppdb_buf_init(&r.tomb_key);
     pthread_mutex_unlock(&db->mu);
     r.now_ms = db->fs->ops->wall_ms(db->fs);
     struct version_edit e;
@@ -569,6 +585,7 @@ static int run_compaction(struct ppdb_db *db, struct compaction *c)
     edit_deinit(&e);
     ppdb_free(r.outputs);
     ppdb_buf_deinit(&r.cur_ukey);
+    ppdb_buf_deinit(&r.tomb_key);
     if (!rc) {
         db->stats.compactions++;
         db->stats.compact_read_bytes += input_bytes(c);

@@ -392,13 +392,16 @@ int ppdb_db_write(struct ppdb_db *db, const struct ppdb_write_options *wopts,
 }
 
 static int write_one(struct ppdb_db *db, const struct ppdb_write_options *wopts, int type,
-                     const void *key, size_t klen, const void *val, size_t vlen, uint64_t version)
+                     const void *key, size_t klen, const void *val, size_t vlen, uint64_t version,
+                     uint64_t expire_at_ms)
 {
     struct ppdb_batch b;
     ppdb_buf_init(&b.rep);
     uint8_t hdr[PPDB_BATCH_HEADER] = {0};
     int rc = ppdb_buf_append(&b.rep, hdr, sizeof(hdr));
-    if (!rc)
+    if (!rc && type == PPDB_VT_TTL)
+        rc = ppdb_batch_put_expiring(&b, key, klen, val, vlen, version, expire_at_ms);
+    else if (!rc)
         rc = type == PPDB_VT_VALUE ? ppdb_batch_put_versioned(&b, key, klen, val, vlen, version)
                                    : ppdb_batch_delete_versioned(&b, key, klen, version);
     if (!rc)
@@ -410,26 +413,42 @@ static int write_one(struct ppdb_db *db, const struct ppdb_write_options *wopts,
 int ppdb_db_put(struct ppdb_db *db, const struct ppdb_write_options *wopts, const void *key,
                 size_t klen, const void *val, size_t vlen)
 {
-    return write_one(db, wopts, PPDB_VT_VALUE, key, klen, val, vlen, 0);
+    return write_one(db, wopts, PPDB_VT_VALUE, key, klen, val, vlen, 0, 0);
 }
 
 int ppdb_db_put_versioned(struct ppdb_db *db, const struct ppdb_write_options *wopts,
                           const void *key, size_t klen, const void *val, size_t vlen,
                           uint64_t version)
 {
-    return write_one(db, wopts, PPDB_VT_VALUE, key, klen, val, vlen, version);
+    return write_one(db, wopts, PPDB_VT_VALUE, key, klen, val, vlen, version, 0);
+}
+
+int ppdb_db_put_expiring(struct ppdb_db *db, const struct ppdb_write_options *wopts,
+                         const void *key, size_t klen, const void *val, size_t vlen,
+                         uint64_t version, uint64_t expire_at_ms)
+{
+    return write_one(db, wopts, PPDB_VT_TTL, key, klen, val, vlen, version, expire_at_ms);
+}
+
+int ppdb_db_put_ttl(struct ppdb_db *db, const struct ppdb_write_options *wopts, const void *key,
+                    size_t klen, const void *val, size_t vlen, uint64_t ttl_ms)
+{
+    int64_t now = db->fs->ops->wall_ms(db->fs);
+    uint64_t at = (uint64_t)(now > 0 ? now : 0);
+    at = ttl_ms > UINT64_MAX - at ? UINT64_MAX : at + ttl_ms;
+    return write_one(db, wopts, PPDB_VT_TTL, key, klen, val, vlen, 0, at);
 }
 
 int ppdb_db_delete(struct ppdb_db *db, const struct ppdb_write_options *wopts, const void *key,
                    size_t klen)
 {
-    return write_one(db, wopts, PPDB_VT_DEL, key, klen, NULL, 0, 0);
+    return write_one(db, wopts, PPDB_VT_DEL, key, klen, NULL, 0, 0, 0);
 }
 
 int ppdb_db_delete_versioned(struct ppdb_db *db, const struct ppdb_write_options *wopts,
                              const void *key, size_t klen, uint64_t version)
 {
-    return write_one(db, wopts, PPDB_VT_DEL, key, klen, NULL, 0, version);
+    return write_one(db, wopts, PPDB_VT_DEL, key, klen, NULL, 0, version, 0);
 }
 
 int ppdb_db_flush(struct ppdb_db *db)
@@ -519,38 +538,116 @@ static int lookup(struct ppdb_db *db, struct memtable *mem, struct memtable *imm
     return rc;
 }
 
+void db_pin(struct ppdb_db *db, const struct ppdb_snapshot *snap, struct db_pin *p)
+{
+    pthread_mutex_lock(&db->mu);
+    p->mem = db->mem;
+    p->imm = db->imm;
+    p->v = db->current;
+    mem_ref(p->mem);
+    if (p->imm)
+        mem_ref(p->imm);
+    version_ref(p->v);
+    p->seq = snap ? snap->seq : atomic_load(&db->last_seq);
+    pthread_mutex_unlock(&db->mu);
+}
+
+void db_unpin(struct db_pin *p)
+{
+    mem_unref(p->mem);
+    mem_unref(p->imm);
+    version_unref(p->v);
+}
+
 int ppdb_db_get(struct ppdb_db *db, const struct ppdb_read_options *ropts, const void *key,
                 size_t klen, struct ppdb_buf *val_out, uint64_t *version_out)
 {
     PPDB_ASSERT(db && (key || klen == 0));
-    (void)ropts; /* table reads always verify block checksums */
     if (klen == 0 || klen > PPDB_DB_MAX_KEY)
         return PPDB_EINVAL;
     struct ppdb_buf scratch;
     ppdb_buf_init(&scratch);
     struct lookup_hit hit = {.value = val_out ? val_out : &scratch};
     ppdb_buf_reset(hit.value);
-    pthread_mutex_lock(&db->mu);
-    struct memtable *mem = db->mem, *imm = db->imm;
-    struct version *v = db->current;
-    mem_ref(mem);
-    if (imm)
-        mem_ref(imm);
-    version_ref(v);
-    uint64_t snap = atomic_load(&db->last_seq);
-    pthread_mutex_unlock(&db->mu);
-    int rc = lookup(db, mem, imm, v, snap, key, klen, &hit);
-    mem_unref(mem);
-    mem_unref(imm);
-    version_unref(v);
-    ppdb_buf_deinit(&scratch);
+    struct db_pin pin;
+    db_pin(db, ropts ? ropts->snapshot : NULL, &pin);
+    int rc = lookup(db, pin.mem, pin.imm, pin.v, pin.seq, key, klen, &hit);
+    db_unpin(&pin);
     if (!rc && (!hit.found || hit.type == PPDB_VT_DEL))
         rc = PPDB_ENOTFOUND;
+    if (!rc && hit.type == PPDB_VT_TTL) {
+        if (ppdb_entry_dead((unsigned)hit.type, hit.value->data, hit.value->len,
+                            db->fs->ops->wall_ms(db->fs))) {
+            rc = PPDB_ENOTFOUND;
+        } else { /* drop the expiry prefix */
+            memmove(hit.value->data, hit.value->data + PPDB_TTL_PREFIX,
+                    hit.value->len - PPDB_TTL_PREFIX);
+            hit.value->len -= PPDB_TTL_PREFIX;
+        }
+    }
+    ppdb_buf_deinit(&scratch);
     if (rc && val_out)
         ppdb_buf_reset(val_out);
     if (!rc && version_out)
         *version_out = hit.version;
     return rc;
+}
+
+/* ------------------------------------------------------------- snapshots */
+
+int ppdb_db_snapshot_new(struct ppdb_db *db, const struct ppdb_snapshot **snap_out)
+{
+    PPDB_ASSERT(db && snap_out);
+    struct ppdb_snapshot *s = ppdb_calloc(1, sizeof(*s));
+    if (!s)
+        return PPDB_ENOMEM;
+    pthread_mutex_lock(&db->mu);
+    if (db->nsnapshots >= DB_MAX_SNAPSHOTS) {
+        pthread_mutex_unlock(&db->mu);
+        ppdb_free(s);
+        return PPDB_ELIMIT;
+    }
+    s->seq = atomic_load(&db->last_seq);
+    s->prev = db->snap_tail;
+    if (db->snap_tail)
+        db->snap_tail->next = s;
+    else
+        db->snap_head = s;
+    db->snap_tail = s;
+    db->nsnapshots++;
+    pthread_mutex_unlock(&db->mu);
+    *snap_out = s;
+    return 0;
+}
+
+void ppdb_db_snapshot_release(struct ppdb_db *db, const struct ppdb_snapshot *snap)
+{
+    if (!snap)
+        return;
+    struct ppdb_snapshot *s = (struct ppdb_snapshot *)snap;
+    pthread_mutex_lock(&db->mu);
+    PPDB_ASSERT(db->nsnapshots > 0);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        db->snap_head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        db->snap_tail = s->prev;
+    db->nsnapshots--;
+    pthread_mutex_unlock(&db->mu);
+    ppdb_free(s);
+}
+
+uint64_t ppdb_snapshot_sequence(const struct ppdb_snapshot *snap)
+{
+    return snap->seq;
+}
+
+uint64_t db_smallest_snapshot(const struct ppdb_db *db)
+{
+    return db->snap_head ? db->snap_head->seq : atomic_load(&db->last_seq);
 }
 
 void db_wait_idle(struct ppdb_db *db)

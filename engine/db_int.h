@@ -29,6 +29,14 @@ struct writer {
     struct writer *next;
 };
 
+/* A live snapshot: a node of the db's list, oldest first (sequence numbers
+ * are taken in increasing order, so appending keeps the list sorted). */
+#define DB_MAX_SNAPSHOTS (1u << 20) /* more live snapshots: PPDB_ELIMIT */
+struct ppdb_snapshot {
+    uint64_t seq;
+    struct ppdb_snapshot *prev, *next;
+};
+
 /* A ppdb_db_compact_range in progress (lives on the caller's stack). */
 struct manual_compaction {
     int level;     /* level being compacted into level + 1 */
@@ -63,9 +71,11 @@ struct ppdb_db {
     int bg_tasks;              /* background tasks queued or running (0 or 1) */
     bool closing;              /* close started: no new compactions */
     struct manual_compaction *manual;
-    int bg_error;              /* write error; PPDB_ENOSPC is retried */
-    uint64_t nospace_retry_us; /* not before this time (now_us) */
-    int log_pins;              /* checkpoints copying logs: none is deleted */
+    int bg_error;                                /* write error; PPDB_ENOSPC is retried */
+    uint64_t nospace_retry_us;                   /* not before this time (now_us) */
+    int log_pins;                                /* checkpoints copying logs: none is deleted */
+    struct ppdb_snapshot *snap_head, *snap_tail; /* live snapshots, oldest first */
+    size_t nsnapshots;
     struct ppdb_db_stats stats;
 };
 
@@ -84,6 +94,22 @@ void db_set_error(struct ppdb_db *db, int rc, const char *what);
 /* Runs cb with mu held as the leader of the write queue: no group commit
  * is in flight, the log ends at a record boundary. */
 int db_run_barrier(struct ppdb_db *db, int (*cb)(struct ppdb_db *, void *), void *arg);
+
+/* The oldest sequence number a reader may read at: the oldest live
+ * snapshot's, else the last sequence (mu held). Compaction keeps, for each
+ * user key, every entry above it and the best entry at or below it. */
+uint64_t db_smallest_snapshot(const struct ppdb_db *db);
+
+/* Pins the read state (mu taken inside): refs on mem, imm (may be NULL)
+ * and the current version, and the sequence to read at (snap NULL: the
+ * last one). Release with db_unpin. */
+struct db_pin {
+    struct memtable *mem, *imm;
+    struct version *v;
+    uint64_t seq;
+};
+void db_pin(struct ppdb_db *db, const struct ppdb_snapshot *snap, struct db_pin *p);
+void db_unpin(struct db_pin *p);
 
 /* compact.c: background work. mu held. */
 void db_maybe_schedule(struct ppdb_db *db);

@@ -181,6 +181,10 @@ struct mem_iter {
     struct memtable *m;
     struct mem_node *node;
 };
+/* Skiplist searches (lock-free, like mem_get): first node >= ikey; last
+ * node < ikey (ikey NULL: the last node). NULL when there is none. */
+struct mem_node *mem_find_ge(struct memtable *m, const uint8_t *ikey, size_t klen);
+struct mem_node *mem_find_lt(struct memtable *m, const uint8_t *ikey, size_t klen);
 void mem_iter_first(struct mem_iter *it, struct memtable *m);
 static inline bool mem_iter_valid(const struct mem_iter *it)
 {
@@ -359,17 +363,19 @@ void tcache_stats(struct tcache *tc, uint64_t *hits, uint64_t *misses);
 
 /* ------------------------------------------------------------- iterators
  *
- * Internal forward iterators over internal keys (merge.c): one interface
- * for a memtable, a table, a level (its files in order, opened lazily) and
- * a merge of any number of them. Compaction uses them; the user-facing
- * iterator will build on the same merge.
+ * Internal bidirectional iterators over internal keys (merge.c): one
+ * interface for a memtable, a table, a level (its files in order, opened
+ * lazily) and a merge of any number of them. Compaction uses them forward;
+ * the user-facing iterator (iter.c) both ways.
  */
 struct iter;
 struct iter_ops {
     void (*seek_first)(struct iter *it);
+    void (*seek_last)(struct iter *it);
     /* First entry >= ikey (ppdb_ikey_cmp). */
     void (*seek)(struct iter *it, const uint8_t *ikey, size_t klen);
-    void (*next)(struct iter *it);
+    void (*next)(struct iter *it); /* valid iterator only */
+    void (*prev)(struct iter *it); /* valid iterator only */
     bool (*valid)(const struct iter *it);
     const uint8_t *(*key)(const struct iter *it, size_t *len);
     const uint8_t *(*value)(const struct iter *it, size_t *len);

@@ -245,6 +245,28 @@ uint64_t mem_count(const struct memtable *m)
     return atomic_load_explicit(&m->count, memory_order_relaxed);
 }
 
+struct mem_node *mem_find_ge(struct memtable *m, const uint8_t *ikey, size_t klen)
+{
+    return find_ge(m, ikey, klen, NULL);
+}
+
+/* Last node < ikey (ikey NULL: the last node), or NULL. */
+struct mem_node *mem_find_lt(struct memtable *m, const uint8_t *ikey, size_t klen)
+{
+    struct mem_node *x = m->head;
+    int level = atomic_load_explicit(&m->height, memory_order_relaxed) - 1;
+    for (;;) {
+        struct mem_node *next = atomic_load_explicit(&x->next[level], memory_order_acquire);
+        if (next && (!ikey || node_cmp(next, ikey, klen) < 0)) {
+            x = next;
+            continue;
+        }
+        if (level == 0)
+            return x == m->head ? NULL : x;
+        level--;
+    }
+}
+
 void mem_iter_first(struct mem_iter *it, struct memtable *m)
 {
     it->m = m;

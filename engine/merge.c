@@ -2,12 +2,12 @@
  * merge.c - internal iterators over internal keys: memtable, table, level
  * and merge.
  *
- * Compaction reads its inputs through these, and the user-facing iterator
- * (with snapshots and bounds) is meant to sit on the same merge. They are
- * forward-only for now: seek_first, seek and next. Every iterator yields
- * internal keys in ppdb_ikey_cmp order (user key ascending, then version
- * and sequence descending), so a merge of sources yields each user key's
- * entries together, best first.
+ * Compaction reads its inputs through these (forward only), and the
+ * user-facing iterator (iter.c, with snapshots and bounds) sits on the same
+ * merge and moves both ways. Every iterator yields internal keys in
+ * ppdb_ikey_cmp order (user key ascending, then version and sequence
+ * descending), so a merge of sources yields each user key's entries
+ * together, best first (backwards: worst first).
  *
  * A level iterator walks the files of one level >= 1 in key order and opens
  * each table through the table cache only when it reaches it, holding one
@@ -16,6 +16,13 @@
  * children (the L0 files, one per level), where a heap would not pay.
  * Ties between equal internal keys (possible only across a crash that
  * replayed a log into a table twice) go to the earlier child.
+ *
+ * Direction. Moving forward, every child stands at its first entry > the
+ * merge's current key (the current child at the current key); backward, at
+ * its last entry < it. Changing direction re-seeks the other children
+ * around the current key (as in LevelDB), so one next/prev after a turn
+ * costs a seek per child; runs in one direction cost one step. The memtable
+ * has no back links: its prev is a skiplist search (O(log n)).
  *
  * Invariants: valid() implies key()/value() point at the current entry
  * until the next move; once status() is non-zero the iterator is invalid.
@@ -38,17 +45,16 @@ static void memit_seek_first(struct iter *it)
     mi->node = x.node;
 }
 
+static void memit_seek_last(struct iter *it)
+{
+    struct mem_iterator *mi = (struct mem_iterator *)it;
+    mi->node = mem_find_lt(mi->m, NULL, 0);
+}
+
 static void memit_seek(struct iter *it, const uint8_t *ikey, size_t klen)
 {
-    /* Linear from the first node: memtable seeks are rare (compaction
-     * never seeks a memtable); the skiplist search lives in memtable.c. */
     struct mem_iterator *mi = (struct mem_iterator *)it;
-    memit_seek_first(it);
-    while (mi->node && ppdb_ikey_cmp(mi->node->ikey, mi->node->iklen, ikey, klen) < 0) {
-        struct mem_iter x = {.m = mi->m, .node = mi->node};
-        mem_iter_next(&x);
-        mi->node = x.node;
-    }
+    mi->node = mem_find_ge(mi->m, ikey, klen);
 }
 
 static void memit_next(struct iter *it)
@@ -57,6 +63,13 @@ static void memit_next(struct iter *it)
     struct mem_iter x = {.m = mi->m, .node = mi->node};
     mem_iter_next(&x);
     mi->node = x.node;
+}
+
+static void memit_prev(struct iter *it)
+{
+    struct mem_iterator *mi = (struct mem_iterator *)it;
+    PPDB_ASSERT(mi->node != NULL);
+    mi->node = mem_find_lt(mi->m, mi->node->ikey, mi->node->iklen);
 }
 
 static bool memit_valid(const struct iter *it)
@@ -91,8 +104,16 @@ static void memit_free(struct iter *it)
     ppdb_free(mi);
 }
 
-static const struct iter_ops mem_ops = {memit_seek_first, memit_seek,  memit_next,   memit_valid,
-                                        memit_key,        memit_value, memit_status, memit_free};
+static const struct iter_ops mem_ops = {.seek_first = memit_seek_first,
+                                        .seek_last = memit_seek_last,
+                                        .seek = memit_seek,
+                                        .next = memit_next,
+                                        .prev = memit_prev,
+                                        .valid = memit_valid,
+                                        .key = memit_key,
+                                        .value = memit_value,
+                                        .status = memit_status,
+                                        .free = memit_free};
 
 int iter_mem_new(struct memtable *m, struct iter **out)
 {
@@ -138,6 +159,13 @@ static void tabit_seek_first(struct iter *it)
         ppdb_table_iter_seek_first(t->ti);
 }
 
+static void tabit_seek_last(struct iter *it)
+{
+    struct table_iterator *t = (struct table_iterator *)it;
+    if (tabit_open(t))
+        ppdb_table_iter_seek_last(t->ti);
+}
+
 static void tabit_seek(struct iter *it, const uint8_t *ikey, size_t klen)
 {
     struct table_iterator *t = (struct table_iterator *)it;
@@ -148,6 +176,11 @@ static void tabit_seek(struct iter *it, const uint8_t *ikey, size_t klen)
 static void tabit_next(struct iter *it)
 {
     ppdb_table_iter_next(((struct table_iterator *)it)->ti);
+}
+
+static void tabit_prev(struct iter *it)
+{
+    ppdb_table_iter_prev(((struct table_iterator *)it)->ti);
 }
 
 static bool tabit_valid(const struct iter *it)
@@ -190,8 +223,16 @@ static void tabit_free(struct iter *it)
     ppdb_free(t);
 }
 
-static const struct iter_ops table_ops = {tabit_seek_first, tabit_seek,  tabit_next,   tabit_valid,
-                                          tabit_key,        tabit_value, tabit_status, tabit_free};
+static const struct iter_ops table_ops = {.seek_first = tabit_seek_first,
+                                          .seek_last = tabit_seek_last,
+                                          .seek = tabit_seek,
+                                          .next = tabit_next,
+                                          .prev = tabit_prev,
+                                          .valid = tabit_valid,
+                                          .key = tabit_key,
+                                          .value = tabit_value,
+                                          .status = tabit_status,
+                                          .free = tabit_free};
 
 int iter_table_new(struct tcache *tc, struct vfile *f, struct iter **out)
 {
@@ -229,8 +270,9 @@ static void level_open(struct level_iterator *li, size_t i)
     li->status = iter_table_new(li->tc, li->files[i], &li->file_it);
 }
 
-/* Moves to the next file while the current one is exhausted. */
-static void level_skip_empty(struct level_iterator *li)
+/* Moves to the next (forward) or previous file while the current one is
+ * exhausted. */
+static void level_skip_empty(struct level_iterator *li, bool forward)
 {
     while (li->file_it && !li->file_it->ops->valid(li->file_it)) {
         int st = li->file_it->ops->status(li->file_it);
@@ -238,9 +280,15 @@ static void level_skip_empty(struct level_iterator *li)
             li->status = st;
             return;
         }
-        level_open(li, li->cur + 1);
-        if (li->file_it)
+        if (!forward && li->cur == 0) {
+            level_open(li, li->n); /* before the first file: invalid */
+            return;
+        }
+        level_open(li, forward ? li->cur + 1 : li->cur - 1);
+        if (li->file_it && forward)
             li->file_it->ops->seek_first(li->file_it);
+        else if (li->file_it)
+            li->file_it->ops->seek_last(li->file_it);
     }
 }
 
@@ -250,27 +298,48 @@ static void levit_seek_first(struct iter *it)
     level_open(li, 0);
     if (li->file_it)
         li->file_it->ops->seek_first(li->file_it);
-    level_skip_empty(li);
+    level_skip_empty(li, true);
+}
+
+static void levit_seek_last(struct iter *it)
+{
+    struct level_iterator *li = (struct level_iterator *)it;
+    level_open(li, li->n ? li->n - 1 : 0);
+    if (li->file_it)
+        li->file_it->ops->seek_last(li->file_it);
+    level_skip_empty(li, false);
 }
 
 static void levit_seek(struct iter *it, const uint8_t *ikey, size_t klen)
 {
     struct level_iterator *li = (struct level_iterator *)it;
-    size_t i = 0;
-    while (i < li->n &&
-           ppdb_ikey_cmp(li->files[i]->largest.data, li->files[i]->largest.len, ikey, klen) < 0)
-        i++;
-    level_open(li, i);
+    size_t lo = 0, hi = li->n; /* first file whose largest key >= ikey */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        struct vfile *f = li->files[mid];
+        if (ppdb_ikey_cmp(f->largest.data, f->largest.len, ikey, klen) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    level_open(li, lo);
     if (li->file_it)
         li->file_it->ops->seek(li->file_it, ikey, klen);
-    level_skip_empty(li);
+    level_skip_empty(li, true);
 }
 
 static void levit_next(struct iter *it)
 {
     struct level_iterator *li = (struct level_iterator *)it;
     li->file_it->ops->next(li->file_it);
-    level_skip_empty(li);
+    level_skip_empty(li, true);
+}
+
+static void levit_prev(struct iter *it)
+{
+    struct level_iterator *li = (struct level_iterator *)it;
+    li->file_it->ops->prev(li->file_it);
+    level_skip_empty(li, false);
 }
 
 static bool levit_valid(const struct iter *it)
@@ -309,8 +378,16 @@ static void levit_free(struct iter *it)
     ppdb_free(li);
 }
 
-static const struct iter_ops level_ops = {levit_seek_first, levit_seek,  levit_next,   levit_valid,
-                                          levit_key,        levit_value, levit_status, levit_free};
+static const struct iter_ops level_ops = {.seek_first = levit_seek_first,
+                                          .seek_last = levit_seek_last,
+                                          .seek = levit_seek,
+                                          .next = levit_next,
+                                          .prev = levit_prev,
+                                          .valid = levit_valid,
+                                          .key = levit_key,
+                                          .value = levit_value,
+                                          .status = levit_status,
+                                          .free = levit_free};
 
 /* A level iterator over an explicit, key-ordered list of files. */
 int iter_files_new(struct tcache *tc, struct vfile **files, size_t n, struct iter **out)
@@ -347,10 +424,12 @@ struct merge_iterator {
     struct iter base;
     struct iter **kids;
     size_t n;
-    struct iter *cur; /* the child with the smallest key, or NULL */
+    struct iter *cur; /* the child at the current key, or NULL */
+    bool backward;    /* the last move was prev or seek_last */
     int status;
 };
 
+/* Picks the child with the smallest key (largest when backward). */
 static void merge_pick(struct merge_iterator *mi)
 {
     mi->cur = NULL;
@@ -366,7 +445,8 @@ static void merge_pick(struct merge_iterator *mi)
         }
         size_t len;
         const uint8_t *key = k->ops->key(k, &len);
-        if (!best || ppdb_ikey_cmp(key, len, best, best_len) < 0) {
+        int c = best ? ppdb_ikey_cmp(key, len, best, best_len) : 0;
+        if (!best || (mi->backward ? c > 0 : c < 0)) {
             best = key;
             best_len = len;
             mi->cur = k;
@@ -379,6 +459,16 @@ static void mergeit_seek_first(struct iter *it)
     struct merge_iterator *mi = (struct merge_iterator *)it;
     for (size_t i = 0; i < mi->n; i++)
         mi->kids[i]->ops->seek_first(mi->kids[i]);
+    mi->backward = false;
+    merge_pick(mi);
+}
+
+static void mergeit_seek_last(struct iter *it)
+{
+    struct merge_iterator *mi = (struct merge_iterator *)it;
+    for (size_t i = 0; i < mi->n; i++)
+        mi->kids[i]->ops->seek_last(mi->kids[i]);
+    mi->backward = true;
     merge_pick(mi);
 }
 
@@ -387,13 +477,50 @@ static void mergeit_seek(struct iter *it, const uint8_t *ikey, size_t klen)
     struct merge_iterator *mi = (struct merge_iterator *)it;
     for (size_t i = 0; i < mi->n; i++)
         mi->kids[i]->ops->seek(mi->kids[i], ikey, klen);
+    mi->backward = false;
     merge_pick(mi);
 }
 
 static void mergeit_next(struct iter *it)
 {
     struct merge_iterator *mi = (struct merge_iterator *)it;
+    if (mi->backward) { /* the others stand before the key: put them after it */
+        size_t klen;
+        const uint8_t *key = mi->cur->ops->key(mi->cur, &klen);
+        for (size_t i = 0; i < mi->n; i++) {
+            struct iter *k = mi->kids[i];
+            if (k == mi->cur)
+                continue;
+            k->ops->seek(k, key, klen);
+            size_t l;
+            if (k->ops->valid(k) && ppdb_ikey_cmp(k->ops->key(k, &l), l, key, klen) == 0)
+                k->ops->next(k);
+        }
+        mi->backward = false;
+    }
     mi->cur->ops->next(mi->cur);
+    merge_pick(mi);
+}
+
+static void mergeit_prev(struct iter *it)
+{
+    struct merge_iterator *mi = (struct merge_iterator *)it;
+    if (!mi->backward) { /* the others stand after the key: put them before it */
+        size_t klen;
+        const uint8_t *key = mi->cur->ops->key(mi->cur, &klen);
+        for (size_t i = 0; i < mi->n; i++) {
+            struct iter *k = mi->kids[i];
+            if (k == mi->cur)
+                continue;
+            k->ops->seek(k, key, klen);
+            if (k->ops->valid(k))
+                k->ops->prev(k);
+            else if (!k->ops->status(k))
+                k->ops->seek_last(k);
+        }
+        mi->backward = true;
+    }
+    mi->cur->ops->prev(mi->cur);
     merge_pick(mi);
 }
 
@@ -429,9 +556,16 @@ static void mergeit_free(struct iter *it)
     ppdb_free(mi);
 }
 
-static const struct iter_ops merge_ops = {mergeit_seek_first, mergeit_seek, mergeit_next,
-                                          mergeit_valid,      mergeit_key,  mergeit_value,
-                                          mergeit_status,     mergeit_free};
+static const struct iter_ops merge_ops = {.seek_first = mergeit_seek_first,
+                                          .seek_last = mergeit_seek_last,
+                                          .seek = mergeit_seek,
+                                          .next = mergeit_next,
+                                          .prev = mergeit_prev,
+                                          .valid = mergeit_valid,
+                                          .key = mergeit_key,
+                                          .value = mergeit_value,
+                                          .status = mergeit_status,
+                                          .free = mergeit_free};
 
 int iter_merge_new(struct iter **children, size_t n, struct iter **out)
 {

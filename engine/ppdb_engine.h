@@ -70,6 +70,8 @@ extern "C" {
 
 struct ppdb_db;
 struct ppdb_batch;
+struct ppdb_snapshot;
+struct ppdb_iter;
 
 /* Block compression of table files. */
 enum ppdb_db_compression {
@@ -123,11 +125,14 @@ struct ppdb_write_options {
     bool sync; /* return only once the write is on stable storage */
 };
 
-/* Reserved: table blocks are always checksummed when read and always go
- * through the block cache for now; these will select per read. */
+/* verify_checksums and fill_cache are reserved: table blocks are always
+ * checksummed when read and always go through the block cache for now. */
 struct ppdb_read_options {
     bool verify_checksums;
     bool fill_cache;
+    /* Read the state at this snapshot (ppdb_db_snapshot_new); NULL: the
+     * latest state. */
+    const struct ppdb_snapshot *snapshot;
 };
 
 /* Opens (or creates) the database in directory `dir`. `fs` is borrowed and
@@ -168,6 +173,76 @@ int ppdb_db_write(struct ppdb_db *db, const struct ppdb_write_options *wopts,
  * ropts NULL: defaults. */
 int ppdb_db_get(struct ppdb_db *db, const struct ppdb_read_options *ropts, const void *key,
                 size_t klen, struct ppdb_buf *val_out, uint64_t *version_out);
+
+/* ---------------------------------------------------------------- expiry
+ *
+ * A put may carry an expiry: wall-clock milliseconds since the epoch, on
+ * the fs clock (fs->wall_ms). From that moment on the entry reads as if it
+ * had been deleted (get: PPDB_ENOTFOUND; iterators skip the key), also at
+ * snapshots (expiry is judged by the clock at read time, not at the
+ * snapshot's), and compaction drops it. It is an entry like any other for
+ * versions: it shadows lower versions of its key while alive and after it
+ * expires, so an expired entry never uncovers an older value. */
+int ppdb_db_put_expiring(struct ppdb_db *db, const struct ppdb_write_options *wopts,
+                         const void *key, size_t klen, const void *val, size_t vlen,
+                         uint64_t version, uint64_t expire_at_ms);
+/* ttl_ms relative to now: expire_at = fs->wall_ms() + ttl_ms, taken at the
+ * call. Version 0. */
+int ppdb_db_put_ttl(struct ppdb_db *db, const struct ppdb_write_options *wopts, const void *key,
+                    size_t klen, const void *val, size_t vlen, uint64_t ttl_ms);
+
+/* ------------------------------------------------------------- snapshots
+ *
+ * A snapshot pins the current sequence number: reads and iterators given it
+ * see exactly the writes acknowledged before it was taken (whole batches),
+ * whatever is written, flushed or compacted later; compaction keeps the
+ * entries a live snapshot can see. Release every snapshot before close;
+ * a long-lived snapshot keeps overwritten data on disk. */
+int ppdb_db_snapshot_new(struct ppdb_db *db, const struct ppdb_snapshot **snap_out);
+void ppdb_db_snapshot_release(struct ppdb_db *db, const struct ppdb_snapshot *snap);
+/* The sequence number the snapshot reads at. */
+uint64_t ppdb_snapshot_sequence(const struct ppdb_snapshot *snap);
+
+/* ------------------------------------------------------------- iterators
+ *
+ * An iterator walks user keys in bytewise order, both ways, over a
+ * consistent view taken when it is created: the tables and memtables of
+ * that moment stay pinned for its life, and it reads at its snapshot (or
+ * at the last sequence number of that moment). For each user key it yields
+ * only the entry a get would return (highest version, then latest write)
+ * and skips keys whose winning entry is a tombstone or has expired (at the
+ * iterator's creation time). Bounds restrict it to [lower_bound,
+ * upper_bound); it never reads past them. An iterator is used by one thread
+ * at a time; free it before closing the db. */
+struct ppdb_iter_options {
+    const struct ppdb_snapshot *snapshot; /* NULL: the latest state */
+    const void *lower_bound;              /* inclusive; NULL: none (copied) */
+    size_t lower_len;
+    const void *upper_bound; /* exclusive; NULL: none (copied) */
+    size_t upper_len;
+};
+
+/* opts NULL: no snapshot, no bounds. The iterator starts invalid. */
+int ppdb_db_iter_new(struct ppdb_db *db, const struct ppdb_iter_options *opts,
+                     struct ppdb_iter **it_out);
+void ppdb_iter_free(struct ppdb_iter *it);
+void ppdb_iter_seek_first(struct ppdb_iter *it);
+void ppdb_iter_seek_last(struct ppdb_iter *it);
+/* First key >= key. */
+void ppdb_iter_seek(struct ppdb_iter *it, const void *key, size_t klen);
+/* Last key <= key. */
+void ppdb_iter_seek_for_prev(struct ppdb_iter *it, const void *key, size_t klen);
+/* Valid iterator only. */
+void ppdb_iter_next(struct ppdb_iter *it);
+void ppdb_iter_prev(struct ppdb_iter *it);
+bool ppdb_iter_valid(const struct ppdb_iter *it);
+/* Key, value and version of the current entry (valid iterator); the
+ * pointers stay valid until the iterator moves or is freed. */
+const void *ppdb_iter_key(const struct ppdb_iter *it, size_t *len_out);
+const void *ppdb_iter_value(const struct ppdb_iter *it, size_t *len_out);
+uint64_t ppdb_iter_version(const struct ppdb_iter *it);
+/* 0, or the error (PPDB_ECORRUPT, PPDB_EIO, ...) that made it invalid. */
+int ppdb_iter_status(const struct ppdb_iter *it);
 
 /* Freezes the current memtable (if not empty) and waits until it is in a
  * table file and its log is deleted. */
@@ -255,6 +330,9 @@ int ppdb_batch_put_versioned(struct ppdb_batch *b, const void *key, size_t klen,
 int ppdb_batch_delete(struct ppdb_batch *b, const void *key, size_t klen);
 int ppdb_batch_delete_versioned(struct ppdb_batch *b, const void *key, size_t klen,
                                 uint64_t version);
+/* A put that expires at expire_at_ms (wall ms since the epoch, fs clock). */
+int ppdb_batch_put_expiring(struct ppdb_batch *b, const void *key, size_t klen, const void *val,
+                            size_t vlen, uint64_t version, uint64_t expire_at_ms);
 uint32_t ppdb_batch_count(const struct ppdb_batch *b);
 /* Bytes of the batch's encoding (what it adds to the log). */
 size_t ppdb_batch_bytes(const struct ppdb_batch *b);

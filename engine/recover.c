@@ -383,6 +383,11 @@ static int check_options(const char *dir, const struct ppdb_db_options *o)
 
 static void db_free(struct ppdb_db *db)
 {
+    while (db->snap_head) { /* snapshots the caller did not release */
+        struct ppdb_snapshot *s = db->snap_head;
+        db->snap_head = s->next;
+        ppdb_free(s);
+    }
     if (db->wal.f)
         wal_writer_close(&db->wal);
     mem_unref(db->mem);

@@ -51,12 +51,48 @@
 enum ppdb_vtype {
     PPDB_VT_DEL = 0,   /* tombstone, empty value */
     PPDB_VT_VALUE = 1, /* a value */
-    /* 2..7 reserved (TTL value, merge operand) */
+    PPDB_VT_TTL = 2,   /* a value that expires: expiry prefix | value */
+    /* 3..7 reserved (merge operand) */
     PPDB_VT_MAX = 7
 };
 
+/* A PPDB_VT_TTL entry's stored value (in the log, memtables and tables
+ * alike) starts with its expiry: wall-clock ms since the epoch, u64
+ * little-endian; the user's value follows. The entry is dead once
+ * now_ms >= expiry. */
+#define PPDB_TTL_PREFIX 8u
+
 _Static_assert(PPDB_IKEY_TRAILER == 2 * sizeof(uint64_t), "trailer = version + tag");
 _Static_assert(PPDB_VT_MAX < 256, "type fits in the tag's low byte");
+_Static_assert(PPDB_VT_TTL > PPDB_VT_VALUE && PPDB_VT_TTL <= PPDB_VT_MAX, "TTL type in range");
+_Static_assert(PPDB_TTL_PREFIX == sizeof(uint64_t), "expiry prefix is one u64le");
+
+/* Whether an entry of `type` with stored value val reads as absent at
+ * now_ms: a tombstone, or a TTL value whose expiry has passed (a TTL value
+ * too short to hold its prefix counts as expired). */
+static inline bool ppdb_entry_dead(unsigned type, const uint8_t *val, size_t vlen, int64_t now_ms)
+{
+    if (type == PPDB_VT_DEL)
+        return true;
+    if (type != PPDB_VT_TTL)
+        return false;
+    if (vlen < PPDB_TTL_PREFIX)
+        return true;
+    uint64_t exp = ppdb_load_u64le(val);
+    return now_ms >= 0 && (uint64_t)now_ms >= exp;
+}
+
+/* The user's part of a stored value (skips a TTL prefix). */
+static inline const uint8_t *ppdb_entry_user_value(unsigned type, const uint8_t *val, size_t vlen,
+                                                   size_t *len_out)
+{
+    if (type == PPDB_VT_TTL && vlen >= PPDB_TTL_PREFIX) {
+        *len_out = vlen - PPDB_TTL_PREFIX;
+        return val + PPDB_TTL_PREFIX;
+    }
+    *len_out = vlen;
+    return val;
+}
 
 /* A decoded internal key; ukey points into the encoded bytes. */
 struct ppdb_ikey {

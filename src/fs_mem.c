@@ -36,6 +36,7 @@
  * stays valid across appends, truncation and drop_unsynced.
  */
 #include "fs_internal.h"
+#include <stdatomic.h>
 
 struct ent {
     char *name; /* owned, NUL-terminated */
@@ -80,6 +81,7 @@ struct fs_mem {
     struct ppdb_fs_mem_faults faults;
     struct ppdb_rng rng; /* torn-append lengths */
     struct ppdb_fs__bg bg;
+    _Atomic int64_t wall_offset_ms; /* added to wall_ms (tests of expiry) */
 };
 
 static struct fs_mem *to_mem(struct ppdb_fs *fs)
@@ -908,7 +910,12 @@ static uint64_t mem_now_us(struct ppdb_fs *fs)
 
 static int64_t mem_wall_ms(struct ppdb_fs *fs)
 {
-    return ppdb_fs__wall_ms();
+    return ppdb_fs__wall_ms() + atomic_load(&to_mem(fs)->wall_offset_ms);
+}
+
+void ppdb_fs_mem_set_wall_offset_ms(struct ppdb_fs *fs, int64_t offset_ms)
+{
+    atomic_store(&to_mem(fs)->wall_offset_ms, offset_ms);
 }
 
 static void mem_sleep_us(struct ppdb_fs *fs, uint64_t us)

@@ -144,5 +144,8 @@ void ppdb_fs_mem_drop_unsynced(struct ppdb_fs *fs);
 int ppdb_fs_mem_flip_bit(struct ppdb_fs *fs, const char *path, uint64_t off, int bit);
 /* Total bytes held by all files. */
 uint64_t ppdb_fs_mem_used_bytes(struct ppdb_fs *fs);
+/* Moves this fs's wall clock (wall_ms) by offset_ms from the real one, for
+ * tests of time-based behaviour such as expiry; 0 (the default) = real. */
+void ppdb_fs_mem_set_wall_offset_ms(struct ppdb_fs *fs, int64_t offset_ms);
 
 #endif /* PPDB_FS_H */
