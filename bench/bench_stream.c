@@ -92,6 +92,8 @@ static void side_open(struct side *s, const uint8_t key[32], bool null_cipher, u
     o.null_cipher = null_cipher;
     o.ciphers = null_cipher ? 0 : ciphers;
     o.request_timeout_ms = 600000;
+    if (getenv("BENCH_MAX_FRAME"))
+        o.max_frame = (uint32_t)strtoul(getenv("BENCH_MAX_FRAME"), NULL, 10);
     if ((rc = ppdb_stream_ep_init(&s->ep, s->env, &s->idn, &s->kr, &s->reg, &o, on_msg, on_writable,
                                   s)) < 0)
         die("endpoint", rc);

@@ -11,7 +11,10 @@
  * frame fails to open. Both ends REKEY after the same number of frames.
  *
  * Why seal in place: the sender builds the batch directly after a reserved
- * header in the buffer it hands to the env, so sealing costs no copy.
+ * header in the buffer it hands to the env, so sealing costs no copy. The
+ * receiver opens in place in its buffer, or, for a frame that arrived whole
+ * in one env read, straight from the env's (read-only) buffer into its own
+ * (ppdb_frame_open_from): the decryption is then the only copy.
  *
  * Invariants: a frame is opened at most once (the counter advances on
  * success only, and a failure is fatal for the connection); every outcome
@@ -101,15 +104,13 @@ static int count_msg_cb(void *data, const uint8_t *msg, size_t n, bool reply)
     return w->cb(w->data, msg, n, reply);
 }
 
-int ppdb_frame_open(struct ppdb_frame_rx *rx, uint8_t *frame, size_t len, ppdb_frame_msg_cb cb,
-                    void *data)
+/* Opens the frame whose header is hdr and ciphertext+tag ct[0..clen) into
+ * out (may equal ct), then walks its messages. */
+static int open_into(struct ppdb_frame_rx *rx, const uint8_t *hdr, const uint8_t *ct, size_t clen,
+                     uint8_t *out, ppdb_frame_msg_cb cb, void *data)
 {
-    PPDB_ASSERT_CMP(len, >=, PPDB_FRAME_OVERHEAD);
-    PPDB_ASSERT_CMP(ppdb_load_u32be(frame) + PPDB_FRAME_HDR_LEN, ==, len);
-    uint8_t *ct = frame + PPDB_FRAME_HDR_LEN;
-    size_t clen = len - PPDB_FRAME_HDR_LEN;
-    const uint8_t *tag = frame + len - PPDB_NOISE_TAG_LEN;
-    int rc = ppdb_noise_cs_decrypt(&rx->cs, frame, PPDB_FRAME_HDR_LEN, ct, clen, ct);
+    const uint8_t *tag = ct + clen - PPDB_NOISE_TAG_LEN;
+    int rc = ppdb_noise_cs_decrypt(&rx->cs, hdr, PPDB_FRAME_HDR_LEN, ct, clen, out);
     if (rc < 0) {
         if (recent_tag(rx, tag))
             rx->stats.replayed++;
@@ -119,11 +120,31 @@ int ppdb_frame_open(struct ppdb_frame_rx *rx, uint8_t *frame, size_t len, ppdb_f
     }
     memcpy(rx->tags[rx->ntags++ % PPDB_FRAME_REPLAY_TAGS], tag, PPDB_NOISE_TAG_LEN);
     rx->stats.frames++;
-    rx->stats.bytes += len;
+    rx->stats.bytes += clen + PPDB_FRAME_HDR_LEN;
     rekey_tick(&rx->cs, rx->rekey_frames, &rx->since_rekey, &rx->stats.rekeys);
     struct walk_count w = {cb, data, &rx->stats.messages};
-    rc = ppdb_frame_walk(ct, clen - PPDB_NOISE_TAG_LEN, count_msg_cb, &w);
+    rc = ppdb_frame_walk(out, clen - PPDB_NOISE_TAG_LEN, count_msg_cb, &w);
     if (rc == PPDB_EPROTO)
         rx->stats.malformed++;
     return rc;
+}
+
+int ppdb_frame_open(struct ppdb_frame_rx *rx, uint8_t *frame, size_t len, ppdb_frame_msg_cb cb,
+                    void *data)
+{
+    PPDB_ASSERT_CMP(len, >=, PPDB_FRAME_OVERHEAD);
+    PPDB_ASSERT_CMP(ppdb_load_u32be(frame) + PPDB_FRAME_HDR_LEN, ==, len);
+    uint8_t *ct = frame + PPDB_FRAME_HDR_LEN;
+    return open_into(rx, frame, ct, len - PPDB_FRAME_HDR_LEN, ct, cb, data);
+}
+
+int ppdb_frame_open_from(struct ppdb_frame_rx *rx, const uint8_t *frame, size_t len, uint8_t *out,
+                         ppdb_frame_msg_cb cb, void *data)
+{
+    PPDB_ASSERT_CMP(len, >=, PPDB_FRAME_OVERHEAD);
+    PPDB_ASSERT_CMP(ppdb_load_u32be(frame) + PPDB_FRAME_HDR_LEN, ==, len);
+    uintptr_t o = (uintptr_t)out, f = (uintptr_t)frame;
+    PPDB_ASSERT(out != NULL && (o + len <= f || f + len <= o)); /* no overlap */
+    return open_into(rx, frame, frame + PPDB_FRAME_HDR_LEN, len - PPDB_FRAME_HDR_LEN, out, cb,
+                     data);
 }

@@ -260,6 +260,11 @@ int ppdb_frame_peek(struct ppdb_frame_rx *rx, const uint8_t *p, size_t n, size_t
  * non-zero value. */
 int ppdb_frame_open(struct ppdb_frame_rx *rx, uint8_t *frame, size_t len, ppdb_frame_msg_cb cb,
                     void *data);
+/* The same for a frame in read-only memory (an env read buffer): decrypts
+ * into out (len - PPDB_FRAME_OVERHEAD bytes, not overlapping the frame),
+ * whose bytes the callback then sees; frame is not modified. */
+int ppdb_frame_open_from(struct ppdb_frame_rx *rx, const uint8_t *frame, size_t len, uint8_t *out,
+                         ppdb_frame_msg_cb cb, void *data);
 /* Walks a batch of messages (plaintext). EPROTO when malformed. */
 int ppdb_frame_walk(const uint8_t *p, size_t n, ppdb_frame_msg_cb cb, void *data);
 

@@ -459,6 +459,19 @@ static int msg_cb(void *data, const uint8_t *msg, size_t n, bool reply)
     return c->closing ? 1 : 0;
 }
 
+/* Opens a frame and dispatches its messages: in place, or (src non-NULL)
+ * from read-only src into p. */
+static void dispatch(struct ppdb_stream_conn *c, const uint8_t *src, uint8_t *p, size_t len)
+{
+    c->in_dispatch = true;
+    int rc = src ? ppdb_frame_open_from(&c->rx, src, len, p, msg_cb, c)
+                 : ppdb_frame_open(&c->rx, p, len, msg_cb, c);
+    c->in_dispatch = false;
+    c->last_active_ms = ppdb_env_mono_ms(c->ep->env);
+    if (rc < 0 && !c->closing)
+        conn_fail(c, rc, "frame");
+}
+
 /* Consumes one complete unit (handshake message or frame) at rbuf+off. */
 static void consume(struct ppdb_stream_conn *c, uint8_t *p, size_t len)
 {
@@ -466,12 +479,38 @@ static void consume(struct ppdb_stream_conn *c, uint8_t *p, size_t len)
         hs_step(c, p + PPDB_FRAME_HDR_LEN, len - PPDB_FRAME_HDR_LEN);
         return;
     }
-    c->in_dispatch = true;
-    int rc = ppdb_frame_open(&c->rx, p, len, msg_cb, c);
-    c->in_dispatch = false;
-    c->last_active_ms = ppdb_env_mono_ms(c->ep->env);
-    if (rc < 0 && !c->closing)
-        conn_fail(c, rc, "frame");
+    dispatch(c, NULL, p, len);
+}
+
+static bool paused(const struct ppdb_stream_conn *c);
+
+/* With nothing buffered, whole frames at the start of an env read are
+ * opened straight from the env's buffer into rbuf's memory (rbuf.len stays
+ * 0: it is scratch), so their bytes are copied once, by the decryption,
+ * instead of appended and then decrypted in place. Returns the bytes
+ * consumed; the rest (a partial frame) takes the buffered path. */
+static size_t consume_direct(struct ppdb_stream_conn *c, const uint8_t *buf, size_t n)
+{
+    size_t off = 0;
+    if (c->rbuf.len != 0 || c->state != CONN_OPEN)
+        return 0;
+    for (int i = 0; i < READ_LOOP_MAX && !c->closing && !paused(c) && !c->in_dispatch; i++) {
+        size_t len = 0;
+        int rc = ppdb_frame_peek(&c->rx, buf + off, n - off, &len);
+        if (rc < 0) {
+            conn_fail(c, rc, "frame header");
+            return n;
+        }
+        if (len == 0)
+            break;
+        if (ppdb_buf_reserve(&c->rbuf, len) < 0) {
+            conn_fail(c, PPDB_ENOMEM, "read buffer");
+            return n;
+        }
+        dispatch(c, buf + off, c->rbuf.data, len);
+        off += len;
+    }
+    return off;
 }
 
 /* Length of the unit at p, 0 if incomplete, < 0 if refused (counted). */
@@ -562,7 +601,10 @@ static void read_cb(void *data, struct ppdb_stream *s, const uint8_t *buf, size_
             on_end(c, status);
         return;
     }
-    if (ppdb_buf_append(&c->rbuf, buf, len) < 0) {
+    size_t used = consume_direct(c, buf, len);
+    if (c->closing)
+        return;
+    if (ppdb_buf_append(&c->rbuf, buf + used, len - used) < 0) {
         conn_fail(c, PPDB_ENOMEM, "read buffer");
         return;
     }

@@ -79,6 +79,16 @@ static void roundtrip(const uint8_t *data, size_t size)
     PPDB_ASSERT_CMP(direct.count, ==, sealed.count);
     PPDB_ASSERT_CMP(direct.replies, ==, sealed.replies);
     PPDB_ASSERT(direct.sum == sealed.sum);
+    /* The next frame opened from read-only bytes into another buffer. */
+    struct tally from = {0};
+    uint8_t *out = ppdb_malloc(MAX_FRAME);
+    memcpy(buf + PPDB_FRAME_HDR_LEN, data, size);
+    len = ppdb_frame_seal(&tx, buf, size);
+    int rc3 = ppdb_frame_open_from(&rx, buf, len, out, tally_cb, &from);
+    PPDB_ASSERT_CMP(rc1, ==, rc3);
+    PPDB_ASSERT_CMP(direct.count, ==, from.count);
+    PPDB_ASSERT(direct.sum == from.sum);
+    ppdb_free(out);
     ppdb_free(buf);
 }
 
