@@ -94,7 +94,7 @@ struct page {
 
 static void encode_member(struct ppdb_mpw *w, const struct ppdb_member_info *m, uint64_t now_ms)
 {
-    ppdb_mpw_map(w, 9);
+    ppdb_mpw_map(w, 10);
     ppdb_mpw_uint(w, 0), ppdb_mpw_bin(w, m->id.b, PPDB_NODE_ID_LEN);
     ppdb_mpw_uint(w, 1), put_addr(w, &m->addr);
     ppdb_mpw_uint(w, 2), ppdb_mpw_uint(w, m->incarnation);
@@ -108,6 +108,7 @@ static void encode_member(struct ppdb_mpw *w, const struct ppdb_member_info *m, 
     for (uint32_t i = 0; i < m->nclients; i++)
         put_addr(w, &m->clients[i]);
     ppdb_mpw_uint(w, 8), ppdb_mpw_bool(w, m->self);
+    ppdb_mpw_uint(w, 9), ppdb_mpw_uint(w, m->rtt_ms);
 }
 
 static void count_cb(void *data, const struct ppdb_member_info *m)
@@ -260,6 +261,7 @@ static int decode_member(const msgpack_object *o, struct ppdb_admin_member *m)
     get_list(o, 6, &m->tags[0][0], PPDB_NODE_TAG_LEN, PPDB_NODE_MAX_TAGS, &m->ntags);
     get_list(o, 7, &m->clients[0][0], PPDB_ADDR_STRLEN, PPDB_NODE_MAX_CLIENTS, &m->nclients);
     (void)ppdb_mp_get_bool(o, 8, &m->self);
+    m->rtt_ms = (uint32_t)get_uint(o, 9);
     return 0;
 }
 

@@ -16,7 +16,8 @@
  *   0x83 admin.members.reply {0 total, 1 [member, ...]} where a member is
  *                            {0 id bin20, 1 addr str, 2 incarnation, 3 state,
  *                             4 version, 5 state age ms, 6 [tag str],
- *                             7 [client addr str], 8 self bool}
+ *                             7 [client addr str], 8 self bool,
+ *                             9 rtt ms (last direct probe; 0 = unknown)}
  *
  * Members come in pages (limit <= PPDB_ADMIN_PAGE_MAX) so a reply stays far
  * below the frame bound even at 10,000 members.
@@ -88,6 +89,7 @@ struct ppdb_admin_member {
     uint32_t nclients;
     char clients[PPDB_NODE_MAX_CLIENTS][PPDB_ADDR_STRLEN];
     bool self;
+    uint32_t rtt_ms;
 };
 /* Decodes a members page: *total_out members exist; cb runs for each one on
  * this page. */

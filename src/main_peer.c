@@ -12,6 +12,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "peer_cli.h"
@@ -35,12 +36,17 @@ static void usage(FILE *f)
 static int cmd_keygen(int argc, char **argv)
 {
     char out_path[4096] = "";
+    bool force = false;
     struct ppdb_opt opts[] = {
         {"out", PPDB_OPT_STR, out_path, sizeof(out_path), 0, 0, "write the key to FILE (0600)"},
+        {"force", PPDB_OPT_BOOL, &force, 0, 0, 0, "overwrite FILE if it exists"},
     };
     int rc = ppdb_cli_parse(opts, PPDB_ARRAY_LEN(opts), argc, argv, "keygen");
     if (rc)
         return rc;
+    if (out_path[0] && !force && access(out_path, F_OK) == 0)
+        return ppdb_cli_fail(PPDB_CLI_USAGE, "%s exists: a mesh's key is not replaced silently "
+                                             "(--force to overwrite)", out_path);
     uv_loop_t loop;
     struct ppdb_env_uv *envu;
     uint8_t key[PPDB_CLUSTER_KEY_LEN];
@@ -52,12 +58,13 @@ static int cmd_keygen(int argc, char **argv)
     ppdb_env_uv_free(envu);
     uv_loop_close(&loop);
     if (out_path[0]) {
+        uint32_t id = ppdb_cluster_key_id(key);
         rc = ppdb_cluster_key_save(out_path, key);
         sodium_memzero(key, sizeof(key));
         if (rc)
             return ppdb_cli_fail(PPDB_CLI_ERROR, "cannot write %s: %s", out_path,
                                  ppdb_strerror(rc));
-        fprintf(stderr, "wrote cluster key id %08x to %s\n", ppdb_cluster_key_id(key), out_path);
+        fprintf(stderr, "wrote cluster key id %08x to %s\n", id, out_path);
         return 0;
     }
     printf("%s\n", ppdb_cluster_key_format(key, text));

@@ -130,9 +130,10 @@ static void print_member(void *data, const struct ppdb_admin_member *m)
         printf("%s{\"id\":\"%s\",\"addr\":", q->printed ? "," : "", hex);
         json_str(m->addr);
         printf(",\"state\":\"%s\",\"incarnation\":%llu,\"version\":%u,\"state_age_ms\":%llu,"
-               "\"self\":%s,\"tags\":[",
+               "\"rtt_ms\":%u,\"self\":%s,\"tags\":[",
                ppdb_member_state_name((int)m->state), (unsigned long long)m->incarnation,
-               m->version, (unsigned long long)m->state_age_ms, m->self ? "true" : "false");
+               m->version, (unsigned long long)m->state_age_ms, m->rtt_ms,
+               m->self ? "true" : "false");
         for (uint32_t i = 0; i < m->ntags; i++) {
             printf(i ? "," : "");
             json_str(m->tags[i]);
@@ -144,9 +145,12 @@ static void print_member(void *data, const struct ppdb_admin_member *m)
         }
         printf("]}");
     } else {
-        printf("%-8s %s  %-21s %12llu %9.1fs %7u  ", ppdb_member_state_name((int)m->state), hex,
-               m->addr, (unsigned long long)m->incarnation, (double)m->state_age_ms / 1000.0,
-               m->version);
+        char rtt[16] = "-";
+        if (m->rtt_ms)
+            snprintf(rtt, sizeof(rtt), "%ums", m->rtt_ms);
+        printf("%-8s %s  %-21s %12llu %9.1fs %6s %7u  ", ppdb_member_state_name((int)m->state),
+               hex, m->addr, (unsigned long long)m->incarnation,
+               (double)m->state_age_ms / 1000.0, m->self ? "" : rtt, m->version);
         for (uint32_t i = 0; i < m->ntags; i++)
             printf("%s%s", i ? "," : "", m->tags[i]);
         printf("%s\n", m->self ? (m->ntags ? " (this node)" : "(this node)") : "");
@@ -186,8 +190,8 @@ static void reply_cb(void *data, int status, const struct ppdb_envelope *reply)
     if (q->pages == 0 && q->cfg.json)
         printf("{\"schema\":%d,\"members\":[", QUERY_JSON_SCHEMA);
     else if (q->pages == 0)
-        printf("%-8s %-40s  %-21s %12s %10s %7s  %s\n", "STATE", "ID", "ADDRESS",
-               "INCARNATION", "SINCE", "VERSION", "TAGS");
+        printf("%-8s %-40s  %-21s %12s %10s %6s %7s  %s\n", "STATE", "ID", "ADDRESS",
+               "INCARNATION", "SINCE", "RTT", "VERSION", "TAGS");
     status = ppdb_admin_decode_members(reply, &q->total, &count, print_member, q);
     q->pages++;
     q->offset += count;
