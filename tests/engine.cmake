@@ -19,3 +19,22 @@ if(TARGET ppdb_engine)
   # The log reader and recovery on arbitrary log bytes.
   ppdb_fuzz(fuzz_wal SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_wal.c LIBS ppdb_engine)
 endif()
+
+# The installed library: cmake --install of the ppdb-engine component into a
+# temporary prefix, the example of docs/examples built against it with
+# pkg-config, and run. Sanitizer builds link the example with the same
+# compiler and sanitizer flags as the library.
+if(TARGET ppdb_engine_shared)
+  if(PPDB_SANITIZE)
+    set(ppdb_install_cc ${CMAKE_C_COMPILER})
+    set(ppdb_install_flags "-fsanitize=address,undefined")
+  else()
+    set(ppdb_install_cc cc)
+    set(ppdb_install_flags "")
+  endif()
+  add_test(NAME test_engine_install
+           COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/integration/test_engine_install.sh
+                   ${CMAKE_BINARY_DIR} ${PROJECT_SOURCE_DIR}/docs/examples/engine_example.c
+                   ${ppdb_install_cc} "${ppdb_install_flags}")
+  set_tests_properties(test_engine_install PROPERTIES LABELS integration TIMEOUT 120)
+endif()
