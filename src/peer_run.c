@@ -196,13 +196,26 @@ static int start_node(struct run_state *rs, const struct run_cfg *c)
     return 0;
 }
 
+static void drain_guard_cb(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+/* The node closes its streams asynchronously: run the loop until nothing but
+ * the env's own handles is left (bounded by a 2 s guard), then free the env. */
 static void stop_all(struct run_state *rs)
 {
+    uv_timer_t guard;
     ppdb_peer_mdns_stop(&rs->mdns);
     if (rs->node)
         ppdb_node_free(rs->node);
     uv_close((uv_handle_t *)&rs->sigint, NULL);
     uv_close((uv_handle_t *)&rs->sigterm, NULL);
+    uv_timer_init(&rs->loop, &guard);
+    uv_timer_start(&guard, drain_guard_cb, 2000, 0);
+    uv_unref((uv_handle_t *)&guard);
+    uv_run(&rs->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&guard, NULL);
     if (rs->envu)
         ppdb_env_uv_free(rs->envu);
     uv_run(&rs->loop, UV_RUN_DEFAULT);
