@@ -161,30 +161,35 @@ size_t ppdb_swim_rec_size(const struct ppdb_swim_rec *r)
     return n;
 }
 
-int ppdb_swim_rec_encode(struct ppdb_buf *b, const struct ppdb_swim_rec *r)
+size_t ppdb_swim_rec_put(uint8_t *out, const struct ppdb_swim_rec *r)
 {
     PPDB_ASSERT(r->state <= PPDB_MEMBER_LEFT && r->meta_len <= PPDB_MEMBER_META_MAX);
-    uint8_t tmp[PPDB_REC_MAX];
     size_t n = 0;
-    tmp[n++] =
+    out[n++] =
         (uint8_t)(r->state | (r->has_from ? PPDB_REC_F_FROM : 0) | (r->full ? PPDB_REC_F_FULL : 0));
-    memcpy(tmp + n, r->id.b, PPDB_NODE_ID_LEN);
+    memcpy(out + n, r->id.b, PPDB_NODE_ID_LEN);
     n += PPDB_NODE_ID_LEN;
-    n += ppdb_varint_put(tmp + n, r->incarnation);
+    n += ppdb_varint_put(out + n, r->incarnation);
     if (r->has_from) {
-        memcpy(tmp + n, r->from.b, PPDB_NODE_ID_LEN);
+        memcpy(out + n, r->from.b, PPDB_NODE_ID_LEN);
         n += PPDB_NODE_ID_LEN;
     }
     if (r->full) {
-        put_addr(tmp, &n, &r->addr);
-        tmp[n++] = r->version;
-        n += ppdb_varint_put(tmp + n, r->meta_len);
+        put_addr(out, &n, &r->addr);
+        out[n++] = r->version;
+        n += ppdb_varint_put(out + n, r->meta_len);
         if (r->meta_len)
-            memcpy(tmp + n, r->meta, r->meta_len);
+            memcpy(out + n, r->meta, r->meta_len);
         n += r->meta_len;
     }
-    PPDB_ASSERT(n == ppdb_swim_rec_size(r));
-    return ppdb_buf_append(b, tmp, n);
+    PPDB_ASSERT(n == ppdb_swim_rec_size(r) && n <= PPDB_REC_MAX);
+    return n;
+}
+
+int ppdb_swim_rec_encode(struct ppdb_buf *b, const struct ppdb_swim_rec *r)
+{
+    uint8_t tmp[PPDB_REC_MAX];
+    return ppdb_buf_append(b, tmp, ppdb_swim_rec_put(tmp, r));
 }
 
 int ppdb_swim_rec_decode(struct ppdb_rd *rd, struct ppdb_swim_rec *out)
@@ -484,6 +489,8 @@ static uint32_t filter_slot(const struct ppdb_swim_queue *q, const struct ppdb_n
     return (uint32_t)ppdb_load_u64le(id->b) & (q->nfilter - 1);
 }
 
+_Static_assert(sizeof(struct ppdb_swim_bcast) == 128, "queue entries are two cache lines");
+
 int ppdb_swim_queue_init(struct ppdb_swim_queue *q, uint32_t cap)
 {
     PPDB_ASSERT(cap >= 1);
@@ -491,6 +498,7 @@ int ppdb_swim_queue_init(struct ppdb_swim_queue *q, uint32_t cap)
     q->nfilter = 64;
     while (q->nfilter < cap * 4)
         q->nfilter <<= 1;
+    /* calloc, and entries are touched only when first used (q->used) */
     q->q = ppdb_calloc(cap, sizeof(*q->q));
     q->filter = ppdb_calloc(q->nfilter, sizeof(*q->filter));
     if (!q->q || !q->filter) {
@@ -498,16 +506,24 @@ int ppdb_swim_queue_init(struct ppdb_swim_queue *q, uint32_t cap)
         return PPDB_ENOMEM;
     }
     q->cap = cap;
-    for (uint32_t i = 0; i < cap; i++)
-        q->q[i].next = i + 1 < cap ? i + 1 : PPDB_SWIM_NIL;
-    q->free_head = 0;
+    q->free_head = PPDB_SWIM_NIL;
     for (uint32_t t = 0; t < PPDB_SWIM_MAX_TRANSMITS; t++)
         q->head[t] = q->tail[t] = PPDB_SWIM_NIL;
     return 0;
 }
 
+static void free_rec(struct ppdb_swim_bcast *b)
+{
+    if (b->rec_len > PPDB_SWIM_BCAST_INLINE)
+        ppdb_free(b->rec.heap);
+    b->rec_len = 0;
+}
+
 void ppdb_swim_queue_deinit(struct ppdb_swim_queue *q)
 {
+    for (uint32_t t = 0; q->q && t < PPDB_SWIM_MAX_TRANSMITS; t++)
+        for (uint32_t i = q->head[t]; i != PPDB_SWIM_NIL; i = q->q[i].next)
+            free_rec(&q->q[i]);
     ppdb_free(q->q);
     ppdb_free(q->filter);
     memset(q, 0, sizeof(*q));
@@ -544,6 +560,7 @@ void ppdb_swim_queue_remove(struct ppdb_swim_queue *q, uint32_t i)
     PPDB_ASSERT(i < q->cap && q->len > 0);
     unlink_entry(q, i);
     q->filter[filter_slot(q, &q->q[i].subject)]--;
+    free_rec(&q->q[i]);
     q->q[i].next = q->free_head;
     q->free_head = i;
     q->len--;
@@ -593,9 +610,28 @@ static void drop_superseded(struct ppdb_swim_queue *q, const struct ppdb_node_id
     }
 }
 
-void ppdb_swim_queue_push(struct ppdb_swim_queue *q, const struct ppdb_node_id *subject,
-                          uint8_t state, uint64_t inc, const struct ppdb_node_id *from)
+/* A free entry: from the free list, else the next never-used one. */
+static uint32_t take_entry(struct ppdb_swim_queue *q)
 {
+    uint32_t i = q->free_head;
+    if (i != PPDB_SWIM_NIL) {
+        q->free_head = q->q[i].next;
+        return i;
+    }
+    PPDB_ASSERT(q->used < q->cap);
+    return q->used++;
+}
+
+void ppdb_swim_queue_push_rec(struct ppdb_swim_queue *q, const struct ppdb_node_id *subject,
+                              uint8_t state, uint64_t inc, const struct ppdb_node_id *from,
+                              const uint8_t *rec, size_t len)
+{
+    PPDB_ASSERT(len <= PPDB_REC_MAX && (len == 0 || rec != NULL));
+    uint8_t *heap = NULL;
+    if (len > PPDB_SWIM_BCAST_INLINE && (heap = ppdb_malloc(len)) == NULL) {
+        q->nomem++;
+        return;
+    }
     drop_superseded(q, subject, state, inc, from);
     if (q->len == q->cap) { /* evict the oldest entry of the most-sent bucket */
         uint32_t t = PPDB_SWIM_MAX_TRANSMITS;
@@ -604,20 +640,30 @@ void ppdb_swim_queue_push(struct ppdb_swim_queue *q, const struct ppdb_node_id *
         ppdb_swim_queue_remove(q, q->tail[t]);
         q->dropped++;
     }
-    uint32_t i = q->free_head;
-    PPDB_ASSERT(i != PPDB_SWIM_NIL);
-    q->free_head = q->q[i].next;
+    uint32_t i = take_entry(q);
     struct ppdb_swim_bcast *b = &q->q[i];
-    memset(b, 0, sizeof(*b));
+    memset(b, 0, offsetof(struct ppdb_swim_bcast, rec));
     b->subject = *subject;
     if (from)
         b->from = *from;
     b->incarnation = inc;
     b->state = state;
-    b->seq = q->next_seq++;
+    b->rec_len = (uint16_t)len;
+    if (heap) {
+        memcpy(heap, rec, len);
+        b->rec.heap = heap;
+    } else if (len) {
+        memcpy(b->rec.in, rec, len);
+    }
     link_head(q, i);
     q->filter[filter_slot(q, subject)]++;
     q->len++;
+}
+
+void ppdb_swim_queue_push(struct ppdb_swim_queue *q, const struct ppdb_node_id *subject,
+                          uint8_t state, uint64_t inc, const struct ppdb_node_id *from)
+{
+    ppdb_swim_queue_push_rec(q, subject, state, inc, from, NULL, 0);
 }
 
 void ppdb_swim_queue_sent(struct ppdb_swim_queue *q, uint32_t i, uint32_t limit)

@@ -310,9 +310,9 @@ static void swim_changed_cb(void *ctx, const struct ppdb_swim_member *m, const u
     (void)meta;
     if (n->nsubs == 0)
         return;
-    uint32_t i = ppdb_swim_table_find(&n->swim.tab, &m->id);
-    PPDB_ASSERT(i != UINT32_MAX);
-    ppdb_swim_member_info(&n->swim, i, &n->info);
+    /* m points into the member array: its index needs no lookup */
+    PPDB_ASSERT(m >= n->swim.tab.m && m < n->swim.tab.m + n->swim.tab.len);
+    ppdb_swim_member_info(&n->swim, (uint32_t)(m - n->swim.tab.m), &n->info);
     for (uint32_t k = 0; k < n->nsubs; k++)
         n->subs[k].cb(n->subs[k].data, &n->info, old_state);
 }

@@ -102,68 +102,64 @@ static void gossip_arm(struct ppdb_swim *s)
         arm(s, &s->gossip_timer, s->p.gossip_interval_ms);
 }
 
-static void enqueue(struct ppdb_swim *s, const struct ppdb_node_id *subject, uint8_t state,
-                    uint64_t inc, const struct ppdb_node_id *from)
+/* Queues member i's update (state at inc, accused by `from` for suspect
+ * and dead) with its record encoded now: alive records carry the address
+ * and meta the table holds for i at this moment. */
+static void enqueue(struct ppdb_swim *s, uint32_t i, uint8_t state, uint64_t inc,
+                    const struct ppdb_node_id *from)
 {
-    uint64_t before = s->queue.dropped;
-    ppdb_swim_queue_push(&s->queue, subject, state, inc, from);
-    s->stats.queue_dropped += s->queue.dropped - before;
+    const struct ppdb_swim_member *m = &s->tab.m[i];
+    if (m->state != state || m->incarnation != inc)
+        return; /* e.g. a refutation while leaving: the member is not in that state */
+    struct ppdb_swim_rec r;
+    memset(&r, 0, sizeof(r));
+    r.state = state;
+    r.id = m->id;
+    r.incarnation = inc;
+    r.has_from = state == PPDB_MEMBER_SUSPECT || state == PPDB_MEMBER_DEAD;
+    if (r.has_from && from)
+        r.from = *from;
+    if (state == PPDB_MEMBER_ALIVE) {
+        r.full = true;
+        r.addr = m->addr;
+        r.version = m->version;
+        r.meta_len = m->meta_len;
+        r.meta = ppdb_swim_table_meta(&s->tab, i);
+    }
+    uint8_t bytes[PPDB_REC_MAX];
+    size_t len = ppdb_swim_rec_put(bytes, &r);
+    uint64_t dropped = s->queue.dropped, nomem = s->queue.nomem;
+    ppdb_swim_queue_push_rec(&s->queue, &r.id, state, inc, from, bytes, len);
+    s->stats.queue_dropped += (s->queue.dropped - dropped) + (s->queue.nomem - nomem);
     gossip_arm(s);
 }
 
-/* The record a queue entry stands for, or false when it is superseded. */
-static bool bcast_rec(const struct ppdb_swim *s, const struct ppdb_swim_bcast *b,
-                      struct ppdb_swim_rec *r)
+/* Fills s->upd with as many queued updates as fit in budget bytes, fewest
+ * transmissions first. Reads only the queue (cached record bytes). */
+static void fill_updates(struct ppdb_swim *s, size_t budget)
 {
-    uint32_t i = ppdb_swim_table_find(&s->tab, &b->subject);
-    if (i == UINT32_MAX)
-        return false;
-    const struct ppdb_swim_member *m = &s->tab.m[i];
-    if (m->state != b->state || m->incarnation != b->incarnation)
-        return false;
-    memset(r, 0, sizeof(*r));
-    r->state = b->state;
-    r->id = b->subject;
-    r->incarnation = b->incarnation;
-    r->has_from = b->state == PPDB_MEMBER_SUSPECT || b->state == PPDB_MEMBER_DEAD;
-    r->from = b->from;
-    if (b->state == PPDB_MEMBER_ALIVE) {
-        r->full = true;
-        r->addr = m->addr;
-        r->version = m->version;
-        r->meta_len = m->meta_len;
-        r->meta = ppdb_swim_table_meta(&s->tab, i);
-    }
-    return true;
-}
-
-/* Fills upd with as many queued updates as fit in budget bytes. */
-static void fill_updates(struct ppdb_swim *s, struct ppdb_buf *upd, size_t budget)
-{
-    uint32_t picked[MAX_PICK], npicked = 0, stale[MAX_PICK], nstale = 0;
-    uint32_t limit = ppdb_swim_retransmit_limit(&s->p, ppdb_swim_n(s));
+    struct ppdb_buf *upd = &s->upd;
+    uint32_t picked[MAX_PICK], npicked = 0;
     uint32_t i = ppdb_swim_queue_first(&s->queue);
+    ppdb_buf_reset(upd);
     for (uint32_t seen = 0; i != PPDB_SWIM_NIL && npicked < MAX_PICK && seen < 4 * MAX_PICK;
          i = ppdb_swim_queue_next(&s->queue, i), seen++) {
-        struct ppdb_swim_rec r;
-        if (!bcast_rec(s, &s->queue.q[i], &r)) {
-            if (nstale < MAX_PICK)
-                stale[nstale++] = i;
-            continue;
-        }
-        size_t sz = ppdb_swim_rec_size(&r);
+        const struct ppdb_swim_bcast *b = &s->queue.q[i];
+        size_t sz = b->rec_len;
+        PPDB_ASSERT(sz > 0);
         if (upd->len + sz > budget) {
             if (budget - upd->len < 30)
                 break; /* nothing useful fits any more */
             continue;
         }
-        if (ppdb_swim_rec_encode(upd, &r) != 0)
+        if (ppdb_buf_append(upd, ppdb_swim_bcast_bytes(b), sz) != 0)
             break;
         picked[npicked++] = i;
     }
+    if (npicked == 0)
+        return;
     s->stats.updates_sent += npicked;
-    for (uint32_t k = 0; k < nstale; k++)
-        ppdb_swim_queue_remove(&s->queue, stale[k]);
+    uint32_t limit = ppdb_swim_retransmit_limit(&s->p, ppdb_swim_n(s));
     /* in reverse, so the moved entries keep their relative order */
     for (uint32_t k = npicked; k-- > 0;)
         ppdb_swim_queue_sent(&s->queue, picked[k], limit);
@@ -185,14 +181,13 @@ static void put_addr_bin(struct ppdb_mpw *w, const struct ppdb_addr *a)
 static int send_msg(struct ppdb_swim *s, const struct ppdb_addr *to, uint32_t type, uint64_t req_id,
                     const struct ppdb_node_id *target, const struct ppdb_addr *target_addr)
 {
-    struct ppdb_buf upd;
-    ppdb_buf_init(&upd);
     size_t fixed = 1 + (target ? 23 : 0) + (target_addr ? 22 : 0) + 1 + 3;
-    fill_updates(s, &upd, PPDB_SWIM_BODY_MAX - fixed);
+    fill_updates(s, PPDB_SWIM_BODY_MAX - fixed);
+    const struct ppdb_buf *upd = &s->upd;
     ppdb_buf_reset(&s->out);
     struct ppdb_mpw w;
     ppdb_mpw_init(&w, &s->out);
-    ppdb_mpw_map(&w, (target ? 1 : 0) + (target_addr ? 1 : 0) + (upd.len ? 1 : 0));
+    ppdb_mpw_map(&w, (target ? 1 : 0) + (target_addr ? 1 : 0) + (upd->len ? 1 : 0));
     if (target) {
         ppdb_mpw_uint(&w, PPDB_SWIM_K_TARGET);
         ppdb_mpw_bin(&w, target->b, PPDB_NODE_ID_LEN);
@@ -201,11 +196,10 @@ static int send_msg(struct ppdb_swim *s, const struct ppdb_addr *to, uint32_t ty
         ppdb_mpw_uint(&w, PPDB_SWIM_K_ADDR);
         put_addr_bin(&w, target_addr);
     }
-    if (upd.len) {
+    if (upd->len) {
         ppdb_mpw_uint(&w, PPDB_SWIM_K_UPDATES);
-        ppdb_mpw_bin(&w, upd.data, upd.len);
+        ppdb_mpw_bin(&w, upd->data, upd->len);
     }
-    ppdb_buf_deinit(&upd);
     int rc = ppdb_mpw_error(&w);
     if (rc == 0) {
         PPDB_ASSERT(s->out.len <= PPDB_SWIM_BODY_MAX);
@@ -314,7 +308,7 @@ static void refute(struct ppdb_swim *s, uint64_t inc)
     if (s->health < s->p.max_health)
         s->health++;
     s->stats.refutes++;
-    enqueue(s, &s->self_id, PPDB_MEMBER_ALIVE, inc + 1, NULL);
+    enqueue(s, i, PPDB_MEMBER_ALIVE, inc + 1, NULL);
 }
 
 static void maybe_verify(struct ppdb_swim *s, const struct ppdb_node_id *id)
@@ -346,7 +340,7 @@ static void add_member(struct ppdb_swim *s, const struct ppdb_swim_rec *r)
     ppdb_swim_table_swap(&s->tab, i, j);
     s->stats.members_added++;
     s->stats.updates_applied++;
-    enqueue(s, &r->id, PPDB_MEMBER_ALIVE, r->incarnation, NULL);
+    enqueue(s, j, PPDB_MEMBER_ALIVE, r->incarnation, NULL);
     notify(s, j, -1);
 }
 
@@ -368,7 +362,7 @@ static void accept_update(struct ppdb_swim *s, uint32_t i, const struct ppdb_swi
         if (!ppdb_node_id_equal(from, &s->self_id))
             maybe_verify(s, &r->id);
     }
-    enqueue(s, &r->id, r->state, r->incarnation, from);
+    enqueue(s, i, r->state, r->incarnation, from);
 }
 
 void ppdb_swim_apply(struct ppdb_swim *s, const struct ppdb_swim_rec *r)
@@ -392,7 +386,7 @@ void ppdb_swim_apply(struct ppdb_swim *s, const struct ppdb_swim_rec *r)
     if (v == PPDB_SWIM_ACCEPT) {
         accept_update(s, i, r, from);
     } else if (v == PPDB_SWIM_CONFIRM && susp_confirm(s, i, from)) {
-        enqueue(s, &r->id, PPDB_MEMBER_SUSPECT, r->incarnation, from);
+        enqueue(s, i, PPDB_MEMBER_SUSPECT, r->incarnation, from);
     } else {
         s->stats.updates_ignored++;
     }
@@ -427,7 +421,7 @@ static void susp_fire_cb(struct ppdb_timer *t)
     s->tab.m[i].susp = 0;
     s->stats.deaths_declared++;
     set_state(s, i, PPDB_MEMBER_DEAD, x->incarnation);
-    enqueue(s, &x->subject, PPDB_MEMBER_DEAD, x->incarnation, &s->self_id);
+    enqueue(s, i, PPDB_MEMBER_DEAD, x->incarnation, &s->self_id);
 }
 
 /* ------------------------------------------------------------ probing */
@@ -969,6 +963,7 @@ int ppdb_swim_init(struct ppdb_swim *s, struct ppdb_env *env, const struct ppdb_
     s->io = *io;
     s->self_id = *self_id;
     ppdb_buf_init(&s->out);
+    ppdb_buf_init(&s->upd);
     int rc = ppdb_swim_table_init(&s->tab, p->max_members, ppdb_env_random_u64(env));
     if (rc == 0)
         rc = ppdb_swim_queue_init(&s->queue, p->max_broadcasts);
@@ -1027,6 +1022,7 @@ void ppdb_swim_deinit(struct ppdb_swim *s)
     ppdb_swim_queue_deinit(&s->queue);
     ppdb_swim_table_deinit(&s->tab);
     ppdb_buf_deinit(&s->out);
+    ppdb_buf_deinit(&s->upd);
     s->env = NULL;
 }
 
@@ -1039,7 +1035,7 @@ int ppdb_swim_start(struct ppdb_swim *s, const struct ppdb_addr *seeds, uint32_t
             return PPDB_EINVAL;
     s->started = true;
     uint32_t i = self_index(s);
-    enqueue(s, &s->self_id, PPDB_MEMBER_ALIVE, s->tab.m[i].incarnation, NULL);
+    enqueue(s, i, PPDB_MEMBER_ALIVE, s->tab.m[i].incarnation, NULL);
     arm(s, &s->tick_timer, ppdb_env_random_below(s->env, s->p.probe_interval_ms));
     arm(s, &s->reap_timer, PPDB_MAX(1000u, s->p.reap_ms / 4));
     for (uint32_t k = 0; k < s->nseeds; k++)
@@ -1071,7 +1067,7 @@ int ppdb_swim_leave(struct ppdb_swim *s, ppdb_node_done_cb cb, void *data)
     finish_probe(s);
     uint32_t i = self_index(s);
     set_state(s, i, PPDB_MEMBER_LEFT, s->tab.m[i].incarnation);
-    enqueue(s, &s->self_id, PPDB_MEMBER_LEFT, s->tab.m[i].incarnation, NULL);
+    enqueue(s, i, PPDB_MEMBER_LEFT, s->tab.m[i].incarnation, NULL);
     arm(s, &s->leave_timer, s->p.leave_ms);
     return 0;
 }

@@ -91,6 +91,8 @@ struct ppdb_swim_rec {
 /* Appends one record; PPDB_ENOMEM. */
 int ppdb_swim_rec_encode(struct ppdb_buf *b, const struct ppdb_swim_rec *r);
 size_t ppdb_swim_rec_size(const struct ppdb_swim_rec *r);
+/* Writes one record into out (room for PPDB_REC_MAX); returns its size. */
+size_t ppdb_swim_rec_put(uint8_t *out, const struct ppdb_swim_rec *r);
 /* Decodes one record; ETRUNC / ECORRUPT / ERANGE leave rd unspecified. */
 int ppdb_swim_rec_decode(struct ppdb_rd *rd, struct ppdb_swim_rec *out);
 
@@ -184,33 +186,49 @@ size_t ppdb_swim_table_memory(const struct ppdb_swim_table *t);
 /* --------------------------------------------------------- broadcast queue */
 
 /* A pending update: which member, which state at which incarnation, and for
- * suspicions the accuser. Bytes are encoded from the member table when sent;
- * an entry whose member has moved on is dropped as superseded. */
+ * suspicions the accuser, with the record's bytes encoded once when queued
+ * (inline up to PPDB_SWIM_BCAST_INLINE bytes, else in one allocation), so
+ * choosing what rides on a message reads only the queue, never the member
+ * table. Every change of a member's state, incarnation, address or meta
+ * queues a new update, which supersedes the old one, so cached bytes never
+ * go stale while they are queued. 128 bytes. */
+#define PPDB_SWIM_BCAST_INLINE 64
 struct ppdb_swim_bcast {
     struct ppdb_node_id subject, from;
     uint64_t incarnation;
-    uint64_t seq; /* insertion order */
+    uint32_t prev, next; /* links in the bucket of its transmit count */
     uint8_t state;
     uint8_t transmits;
-    uint32_t prev, next; /* links in the bucket of its transmit count */
+    uint16_t rec_len; /* 0: no bytes (queue unit tests) */
+    uint32_t reserved_;
+    union {
+        uint8_t in[PPDB_SWIM_BCAST_INLINE];
+        uint8_t *heap; /* rec_len > PPDB_SWIM_BCAST_INLINE */
+    } rec;
 };
+static inline const uint8_t *ppdb_swim_bcast_bytes(const struct ppdb_swim_bcast *b)
+{
+    return b->rec_len > PPDB_SWIM_BCAST_INLINE ? b->rec.heap : b->rec.in;
+}
 
 #define PPDB_SWIM_MAX_TRANSMITS 64 /* retransmit limits are capped below this */
 #define PPDB_SWIM_NIL           UINT32_MAX
 
-/* Entries live in a fixed pool; one list per transmit count, newest first,
- * so the next update to send (fewest transmits, newest) is found in O(1)
- * and a full queue evicts the oldest of the most-sent bucket. A counting
- * filter over subjects skips the supersede scan for subjects not queued. */
+/* Entries live in a fixed pool, touched only as far as the queue has ever
+ * reached (the high-water mark `used`), so an idle node's queue costs no
+ * resident memory; one list per transmit count, newest first, so the next
+ * update to send (fewest transmits, newest) is found in O(1) and a full
+ * queue evicts the oldest of the most-sent bucket. A counting filter over
+ * subjects skips the supersede scan for subjects not queued. */
 struct ppdb_swim_queue {
     struct ppdb_swim_bcast *q;
-    uint32_t len, cap;
+    uint32_t len, cap, used;
     uint32_t free_head;
     uint32_t head[PPDB_SWIM_MAX_TRANSMITS], tail[PPDB_SWIM_MAX_TRANSMITS];
     uint16_t *filter;
     uint32_t nfilter; /* power of two */
-    uint64_t next_seq;
     uint64_t dropped; /* evicted because the queue was full */
+    uint64_t nomem;   /* not queued: no memory for a large record */
 };
 
 int ppdb_swim_queue_init(struct ppdb_swim_queue *q, uint32_t cap);
@@ -220,6 +238,12 @@ void ppdb_swim_queue_deinit(struct ppdb_swim_queue *q);
  * same incarnation. When full, the oldest of the most-sent is evicted. */
 void ppdb_swim_queue_push(struct ppdb_swim_queue *q, const struct ppdb_node_id *subject,
                           uint8_t state, uint64_t inc, const struct ppdb_node_id *from);
+/* The same, with the update's encoded record (copied; len >= 1, at most
+ * PPDB_REC_MAX). Counts `nomem` and queues nothing when a record larger
+ * than the inline space cannot be allocated. */
+void ppdb_swim_queue_push_rec(struct ppdb_swim_queue *q, const struct ppdb_node_id *subject,
+                              uint8_t state, uint64_t inc, const struct ppdb_node_id *from,
+                              const uint8_t *rec, size_t len);
 /* Iteration in sending order: fewest transmits first, newest first.
  * PPDB_SWIM_NIL at the end. */
 uint32_t ppdb_swim_queue_first(const struct ppdb_swim_queue *q);
@@ -315,6 +339,7 @@ struct ppdb_swim {
     void *leave_data;
     struct ppdb_timer probe_timer, tick_timer, gossip_timer, sync_timer, reap_timer, leave_timer;
     struct ppdb_buf out; /* scratch for bodies */
+    struct ppdb_buf upd; /* scratch for the updates of one body */
     struct ppdb_swim_stats stats;
 };
 
