@@ -497,6 +497,7 @@ static int run_loop(struct runner *r)
 {
     const struct ppdb_scenario *s = r->scn;
     bool traffic = false;
+    uint64_t half = s->duration_ms / 2;
     for (uint64_t t = 0; t < s->duration_ms; t += TICK_MS) {
         int e = tick_start(r, t);
         if (!e)
@@ -505,8 +506,10 @@ static int run_loop(struct runner *r)
             return e;
         uint64_t now = t + TICK_MS;
         bool all_started = now > s->join_spread_ms;
-        if (r->converged_ms == UINT64_MAX && all_started && ppdb_memcheck_converged(r->chk)) {
+        if (r->converged_ms == UINT64_MAX && all_started && ppdb_memcheck_converged(r->chk))
             r->converged_ms = now;
+        /* the traffic window: from first convergence, or from half-time */
+        if (!traffic && (r->converged_ms != UINT64_MAX || (all_started && now >= half))) {
             ppdb_memcheck_traffic_begin(r->chk, r->sim);
             traffic = true;
         }
@@ -514,7 +517,7 @@ static int run_loop(struct runner *r)
             sample(r, now);
     }
     if (!traffic)
-        ppdb_memcheck_traffic_begin(r->chk, r->sim); /* never converged: no window */
+        ppdb_memcheck_traffic_begin(r->chk, r->sim); /* nodes still joining: no window */
     ppdb_memcheck_traffic_end(r->chk, r->sim);
     return 0;
 }
@@ -720,7 +723,7 @@ static void build_cmd(struct outputs *o, int argc, char **argv)
 {
     size_t len = 0;
     for (int i = 0; i < argc && len + 4 < sizeof(o->cmd); i++) {
-        bool plain = strpbrk(argv[i], " %|>'\"*$") == NULL && argv[i][0];
+        bool plain = strpbrk(argv[i], " %|<>'\"*$&;()!") == NULL && argv[i][0];
         int w = snprintf(o->cmd + len, sizeof(o->cmd) - len, plain ? "%s%s" : "%s'%s'",
                          i ? " " : "", argv[i]);
         if (w < 0 || (size_t)w >= sizeof(o->cmd) - len)

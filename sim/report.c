@@ -10,6 +10,8 @@
  */
 #include "report.h"
 
+#include <math.h>
+
 int ppdb_simrep_add(struct ppdb_simrep *r, const struct ppdb_simrep_point *p)
 {
     if (r->npoints == r->cap_points)
@@ -74,7 +76,8 @@ bool ppdb_simrep_value(const struct ppdb_simrep *r, const char *key, double *out
     uint32_t n = values(r, kv);
     for (uint32_t i = 0; i < n; i++)
         if (strcmp(kv[i].key, key) == 0) {
-            *out = kv[i].v;
+            /* never converged is later than any bound, not -1 */
+            *out = strcmp(key, "converged_s") == 0 && kv[i].v < 0 ? HUGE_VAL : kv[i].v;
             return true;
         }
     return false;
