@@ -159,9 +159,17 @@ static inline size_t ppdb_ikey_ulen(size_t n)
     return n - PPDB_IKEY_TRAILER;
 }
 
-/* Bytewise user-key comparison (shorter prefix first). */
+/* Bytewise user-key comparison (shorter prefix first). The first 8 bytes
+ * are compared as one big-endian word, inline: keys that differ there (most
+ * do) never reach memcmp. */
 static inline int ppdb_ukey_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
+    if (alen >= 8 && blen >= 8) {
+        uint64_t x = ppdb_load_u64be(a), y = ppdb_load_u64be(b);
+        if (x != y)
+            return x < y ? -1 : 1;
+        a += 8, b += 8, alen -= 8, blen -= 8;
+    }
     size_t n = alen < blen ? alen : blen;
     int c = n ? memcmp(a, b, n) : 0;
     if (c)
@@ -170,13 +178,20 @@ static inline int ppdb_ukey_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
 }
 
 /* The engine's one order: user key ascending, then version descending, then
- * seq descending. Both keys are encoded internal keys (length >= 16). */
+ * seq descending. Both keys are encoded internal keys (length >= 16). The
+ * trailers compare as two big-endian words (equal to memcmp of the bytes). */
 static inline int ppdb_ikey_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
     int c = ppdb_ukey_cmp(a, alen - PPDB_IKEY_TRAILER, b, blen - PPDB_IKEY_TRAILER);
     if (c)
         return c;
-    return memcmp(a + alen - PPDB_IKEY_TRAILER, b + blen - PPDB_IKEY_TRAILER, PPDB_IKEY_TRAILER);
+    const uint8_t *ta = a + alen - PPDB_IKEY_TRAILER, *tb = b + blen - PPDB_IKEY_TRAILER;
+    uint64_t x = ppdb_load_u64be(ta), y = ppdb_load_u64be(tb);
+    if (x == y) {
+        x = ppdb_load_u64be(ta + 8);
+        y = ppdb_load_u64be(tb + 8);
+    }
+    return x < y ? -1 : x > y;
 }
 
 /* A seek key that sorts before every entry of user key ukey: ukey followed

@@ -133,31 +133,45 @@ static void free_loaded_cb(void *value, size_t charge)
 
 /* Reads, verifies and decompresses the block at h into a new loaded_block. */
 static int load_block(const struct ppdb_table *t, const struct ppdb_block_handle *h,
-                      const char *what, bool kv, struct loaded_block **out)
+                      const char *what, bool kv, _Atomic uint8_t *verified,
+                      struct loaded_block **out)
 {
     if (h->size > PPDB_SST_MAX_BLOCK || h->offset > t->file_size ||
         h->size + PPDB_SST_BLOCK_TRAILER > t->file_size - h->offset)
         return corrupt(t, what, h->offset);
     size_t n = (size_t)h->size;
-    struct loaded_block *lb = ppdb_malloc(sizeof(*lb) + n + PPDB_SST_BLOCK_TRAILER);
+    /* A compressed block of a mapped file is checked and decompressed
+     * straight from the map: no pread, no staging copy. */
+    const uint8_t *src =
+        t->map && h->offset + n + PPDB_SST_BLOCK_TRAILER <= t->map_len ? t->map + h->offset : NULL;
+    if (src && src[n] == PPDB_COMPRESS_NONE)
+        src = NULL; /* raw blocks are kept whole (the loaded block owns them) */
+    size_t room = src ? 0 : n + PPDB_SST_BLOCK_TRAILER;
+    struct loaded_block *lb = ppdb_malloc(sizeof(*lb) + room);
     if (!lb)
         return PPDB_ENOMEM;
     lb->heap = NULL;
     size_t got = 0;
-    int rc =
-        t->fs->ops->pread(t->fs, t->file, lb->raw, n + PPDB_SST_BLOCK_TRAILER, h->offset, &got);
-    if (rc == 0 && got != n + PPDB_SST_BLOCK_TRAILER)
-        rc = corrupt(t, "short read", h->offset);
-    uint8_t type = lb->raw[n];
-    if (rc == 0) {
-        uint32_t crc = ppdb_crc32c(lb->raw, n + 1);
-        if (ppdb_crc32c_unmask(ppdb_load_u32le(lb->raw + n + 1)) != crc)
+    int rc = 0;
+    if (!src) {
+        rc =
+            t->fs->ops->pread(t->fs, t->file, lb->raw, n + PPDB_SST_BLOCK_TRAILER, h->offset, &got);
+        if (rc == 0 && got != n + PPDB_SST_BLOCK_TRAILER)
+            rc = corrupt(t, "short read", h->offset);
+        src = lb->raw;
+        verified = NULL; /* a copy: always checked */
+    }
+    uint8_t type = rc == 0 ? src[n] : PPDB_COMPRESS_NONE;
+    bool trusted = verified && atomic_load_explicit(verified, memory_order_acquire);
+    if (rc == 0 && !trusted) {
+        uint32_t crc = ppdb_crc32c(src, n + 1);
+        if (ppdb_crc32c_unmask(ppdb_load_u32le(src + n + 1)) != crc)
             rc = corrupt(t, "block checksum mismatch", h->offset);
     }
-    const uint8_t *data = lb->raw;
+    const uint8_t *data = src;
     size_t size = n;
     if (rc == 0 && type != PPDB_COMPRESS_NONE) {
-        rc = ppdb_decompress(type, lb->raw, n, &lb->heap, &size);
+        rc = ppdb_decompress(type, src, n, &lb->heap, &size);
         if (rc == PPDB_ECORRUPT)
             rc = corrupt(t, "bad compressed block", h->offset);
         data = lb->heap;
@@ -174,11 +188,13 @@ static int load_block(const struct ppdb_table *t, const struct ppdb_block_handle
         free_loaded(lb);
         return rc;
     }
-    if (type != PPDB_COMPRESS_NONE) { /* drop the compressed copy */
+    if (type != PPDB_COMPRESS_NONE && room) { /* drop the compressed copy */
         struct loaded_block *small = ppdb_realloc(lb, sizeof(*lb));
         if (small)
             lb = small;
     }
+    if (verified && !trusted)
+        atomic_store_explicit(verified, 1, memory_order_release);
     *out = lb;
     return 0;
 }
@@ -229,7 +245,9 @@ static int read_data_block(struct ppdb_table *t, uint32_t i, bool fill, struct b
         return 0;
     }
     struct ppdb_block_handle h = {e->off, e->size};
-    int rc = load_block(t, &h, "data block", true, &ref->lb);
+    /* A compressed block in the map is checksummed on its first load only
+     * (the map of an immutable file does not change), like raw ones. */
+    int rc = load_block(t, &h, "data block", true, t->map ? &t->verified[i] : NULL, &ref->lb);
     if (rc)
         return rc;
     ref->blk = &ref->lb->blk;
@@ -398,14 +416,14 @@ static int load_meta(struct ppdb_table *t, const struct ppdb_block_handle *h, co
 {
     if (h->offset < t->data_end || h->offset > t->file_size - PPDB_SST_FOOTER_SIZE)
         return corrupt(t, what, h->offset);
-    return load_block(t, h, what, false, lb);
+    return load_block(t, h, what, false, NULL, lb);
 }
 
 static int open_meta(struct ppdb_table *t, const struct ppdb_block_handle hs[3])
 {
     struct loaded_block *lb = NULL;
     /* The index first: it fixes data_end, which the others must follow. */
-    int rc = load_block(t, &hs[0], "index block", true, &lb);
+    int rc = load_block(t, &hs[0], "index block", true, NULL, &lb);
     if (rc == 0)
         rc = decode_index(t, &lb->blk);
     if (rc == 0 && hs[0].offset < t->data_end)
