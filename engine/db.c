@@ -391,10 +391,47 @@ int ppdb_db_write(struct ppdb_db *db, const struct ppdb_write_options *wopts,
     return run_writer(db, batch->rep.data, batch->rep.len, sync);
 }
 
+/* Encodes one entry as a batch rep into p (room for cap bytes); returns
+ * its length, or 0 when it does not fit. */
+static size_t encode_one(uint8_t *p, size_t cap, int type, const void *key, size_t klen,
+                         const void *val, size_t vlen, uint64_t version, uint64_t expire_at_ms)
+{
+    size_t stored = vlen + (type == PPDB_VT_TTL ? PPDB_TTL_PREFIX : 0);
+    if (PPDB_BATCH_HEADER + 1 + 30 + klen + stored > cap)
+        return 0;
+    memset(p, 0, PPDB_BATCH_HEADER);
+    ppdb_store_u32le(p + 8, 1);
+    size_t n = PPDB_BATCH_HEADER;
+    p[n++] = (uint8_t)type;
+    n += ppdb_varint_put(p + n, version);
+    n += ppdb_varint_put(p + n, klen);
+    memcpy(p + n, key, klen);
+    n += klen;
+    if (type == PPDB_VT_DEL)
+        return n;
+    n += ppdb_varint_put(p + n, stored);
+    if (type == PPDB_VT_TTL) {
+        ppdb_store_u64le(p + n, expire_at_ms);
+        n += PPDB_TTL_PREFIX;
+    }
+    if (vlen)
+        memcpy(p + n, val, vlen);
+    return n + vlen;
+}
+
 static int write_one(struct ppdb_db *db, const struct ppdb_write_options *wopts, int type,
                      const void *key, size_t klen, const void *val, size_t vlen, uint64_t version,
                      uint64_t expire_at_ms)
 {
+    if (klen == 0 || klen > PPDB_DB_MAX_KEY || vlen > PPDB_DB_MAX_VALUE)
+        return PPDB_EINVAL;
+    /* Small entries are encoded on the stack: no allocation per put. */
+    uint8_t small[1024];
+    size_t n = encode_one(small, sizeof(small), type, key, klen, val, vlen, version, expire_at_ms);
+    if (n && n > db->opts.max_batch_bytes)
+        return PPDB_ELIMIT;
+    if (n)
+        return run_writer(db, small, n, effective_sync(db, wopts && wopts->sync));
     struct ppdb_batch b;
     ppdb_buf_init(&b.rep);
     uint8_t hdr[PPDB_BATCH_HEADER] = {0};

@@ -159,12 +159,12 @@ static inline size_t ppdb_ikey_ulen(size_t n)
     return n - PPDB_IKEY_TRAILER;
 }
 
-/* Bytewise user-key comparison (shorter prefix first). The first 8 bytes
- * are compared as one big-endian word, inline: keys that differ there (most
- * do) never reach memcmp. */
+/* Bytewise user-key comparison (shorter prefix first). Up to the first 16
+ * bytes are compared as big-endian words, inline: typical keys (16 bytes,
+ * often sharing a first word) never reach memcmp. */
 static inline int ppdb_ukey_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
-    if (alen >= 8 && blen >= 8) {
+    for (int w = 0; w < 2 && alen >= 8 && blen >= 8; w++) {
         uint64_t x = ppdb_load_u64be(a), y = ppdb_load_u64be(b);
         if (x != y)
             return x < y ? -1 : 1;
