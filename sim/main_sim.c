@@ -269,8 +269,9 @@ static bool eligible(const struct rec *rc, uint8_t op)
     case PPDB_SCN_RESTART:
         return rc->crashed;
     case PPDB_SCN_PAUSE:
+    case PPDB_SCN_LEAVE: /* a frozen process cannot say goodbye */
         return rc->up && !rc->paused;
-    default: /* crash, leave */
+    default: /* crash */
         return rc->up;
     }
 }
