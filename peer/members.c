@@ -286,30 +286,43 @@ void ppdb_swim_meta_decode(const uint8_t *meta, uint32_t len, struct ppdb_member
 
 /* --------------------------------------------------------------- table */
 
-static uint32_t slot_of(const struct ppdb_swim_table *t, const struct ppdb_node_id *id)
+#define SLOT_INDEX_MASK ((1u << PPDB_SWIM_SLOT_INDEX_BITS) - 1)
+_Static_assert(sizeof(struct ppdb_swim_member) == 72, "member entry size");
+
+static uint64_t id_hash(const struct ppdb_swim_table *t, const struct ppdb_node_id *id)
 {
     /* ids are hashes already; the seed keeps crafted ids from clustering */
-    return (uint32_t)ppdb_mix64(ppdb_load_u64le(id->b) ^ t->hash_seed) & (t->nslots - 1);
+    return ppdb_mix64(ppdb_load_u64le(id->b) ^ t->hash_seed);
+}
+
+/* The tag bits of a slot value for hash h. */
+static uint32_t slot_tag(uint64_t h)
+{
+    return (uint32_t)(h >> 32) & ~SLOT_INDEX_MASK;
 }
 
 static void slots_put(struct ppdb_swim_table *t, uint32_t index)
 {
-    uint32_t s = slot_of(t, &t->m[index].id);
+    uint64_t h = id_hash(t, &t->m[index].id);
+    uint32_t s = (uint32_t)h & (t->nslots - 1);
     while (t->slots[s] != 0)
         s = (s + 1) & (t->nslots - 1);
-    t->slots[s] = index + 1;
+    t->slots[s] = slot_tag(h) | (index + 1);
 }
 
 static uint32_t slots_find(const struct ppdb_swim_table *t, const struct ppdb_node_id *id)
 {
     if (t->nslots == 0)
         return UINT32_MAX;
-    uint32_t s = slot_of(t, id);
+    uint64_t h = id_hash(t, id);
+    uint32_t tag = slot_tag(h);
+    uint32_t s = (uint32_t)h & (t->nslots - 1);
     for (uint32_t probes = 0; probes < t->nslots; probes++) {
         uint32_t v = t->slots[s];
         if (v == 0)
             return UINT32_MAX;
-        if (ppdb_node_id_equal(&t->m[v - 1].id, id))
+        if ((v & ~SLOT_INDEX_MASK) == tag &&
+            ppdb_node_id_equal(&t->m[(v & SLOT_INDEX_MASK) - 1].id, id))
             return s;
         s = (s + 1) & (t->nslots - 1);
     }
@@ -318,7 +331,7 @@ static uint32_t slots_find(const struct ppdb_swim_table *t, const struct ppdb_no
 
 int ppdb_swim_table_init(struct ppdb_swim_table *t, uint32_t max, uint64_t hash_seed)
 {
-    PPDB_ASSERT(max >= 1);
+    PPDB_ASSERT(max >= 1 && max <= PPDB_SWIM_TABLE_MAX);
     memset(t, 0, sizeof(*t));
     t->max = max;
     t->hash_seed = hash_seed;
@@ -337,7 +350,7 @@ void ppdb_swim_table_deinit(struct ppdb_swim_table *t)
 uint32_t ppdb_swim_table_find(const struct ppdb_swim_table *t, const struct ppdb_node_id *id)
 {
     uint32_t s = slots_find(t, id);
-    return s == UINT32_MAX ? UINT32_MAX : t->slots[s] - 1;
+    return s == UINT32_MAX ? UINT32_MAX : (t->slots[s] & SLOT_INDEX_MASK) - 1;
 }
 
 static int table_grow(struct ppdb_swim_table *t)
@@ -432,7 +445,7 @@ static void slot_move(struct ppdb_swim_table *t, uint32_t from, uint32_t to)
 {
     uint32_t s = slots_find(t, &t->m[from].id);
     PPDB_ASSERT(s != UINT32_MAX);
-    t->slots[s] = to + 1;
+    t->slots[s] = (t->slots[s] & ~SLOT_INDEX_MASK) | (to + 1);
 }
 
 void ppdb_swim_table_swap(struct ppdb_swim_table *t, uint32_t i, uint32_t j)
@@ -465,7 +478,7 @@ void ppdb_swim_table_remove(struct ppdb_swim_table *t, uint32_t i)
     for (uint32_t k = (s + 1) & (t->nslots - 1); t->slots[k] != 0; k = (k + 1) & (t->nslots - 1)) {
         uint32_t v = t->slots[k];
         t->slots[k] = 0;
-        slots_put(t, v - 1);
+        slots_put(t, (v & SLOT_INDEX_MASK) - 1);
     }
 }
 

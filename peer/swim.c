@@ -134,81 +134,101 @@ static void enqueue(struct ppdb_swim *s, uint32_t i, uint8_t state, uint64_t inc
     gossip_arm(s);
 }
 
-/* Fills s->upd with as many queued updates as fit in budget bytes, fewest
- * transmissions first. Reads only the queue (cached record bytes). */
-static void fill_updates(struct ppdb_swim *s, size_t budget)
+/* Writes as many queued updates as fit in budget bytes into out, fewest
+ * transmissions first; returns the bytes written. Reads only the queue
+ * (cached record bytes). Stops after MAX_MISFITS records in a row that do
+ * not fit the room left: the rest of a long queue is not worth scanning
+ * for a rare smaller record. */
+#define MAX_MISFITS 16
+static size_t fill_updates(struct ppdb_swim *s, uint8_t *out, size_t budget)
 {
-    struct ppdb_buf *upd = &s->upd;
-    uint32_t picked[MAX_PICK], npicked = 0;
+    uint32_t picked[MAX_PICK], npicked = 0, misfits = 0;
+    size_t len = 0;
     uint32_t i = ppdb_swim_queue_first(&s->queue);
-    ppdb_buf_reset(upd);
     for (uint32_t seen = 0; i != PPDB_SWIM_NIL && npicked < MAX_PICK && seen < 4 * MAX_PICK;
          i = ppdb_swim_queue_next(&s->queue, i), seen++) {
         const struct ppdb_swim_bcast *b = &s->queue.q[i];
         size_t sz = b->rec_len;
         PPDB_ASSERT(sz > 0);
-        if (upd->len + sz > budget) {
-            if (budget - upd->len < 30)
+        if (len + sz > budget) {
+            if (budget - len < 30 || ++misfits >= MAX_MISFITS)
                 break; /* nothing useful fits any more */
             continue;
         }
-        if (ppdb_buf_append(upd, ppdb_swim_bcast_bytes(b), sz) != 0)
-            break;
+        memcpy(out + len, ppdb_swim_bcast_bytes(b), sz);
+        len += sz;
+        misfits = 0;
         picked[npicked++] = i;
     }
     if (npicked == 0)
-        return;
+        return 0;
     s->stats.updates_sent += npicked;
     uint32_t limit = ppdb_swim_retransmit_limit(&s->p, ppdb_swim_n(s));
     /* in reverse, so the moved entries keep their relative order */
     for (uint32_t k = npicked; k-- > 0;)
         ppdb_swim_queue_sent(&s->queue, picked[k], limit);
+    return len;
 }
 
-static void put_addr_bin(struct ppdb_mpw *w, const struct ppdb_addr *a)
+/* msgpack, written by hand on this hot path (the same bytes the generic
+ * writer produces): a positive fixint key, then a bin of n bytes. */
+static size_t put_bin_head(uint8_t *p, uint8_t key, size_t n)
 {
-    uint8_t b[19];
-    size_t n = 0, iplen = a->family == 6 ? 16 : 4;
-    b[n++] = a->family == 6 ? 6 : 4;
-    memcpy(b + n, a->ip, iplen);
-    n += iplen;
-    b[n++] = (uint8_t)(a->port >> 8);
-    b[n++] = (uint8_t)a->port;
-    ppdb_mpw_bin(w, b, n);
+    PPDB_ASSERT(key < 0x80 && n <= UINT16_MAX);
+    p[0] = key;
+    if (n <= UINT8_MAX) {
+        p[1] = 0xc4;
+        p[2] = (uint8_t)n;
+        return 3;
+    }
+    p[1] = 0xc5;
+    p[2] = (uint8_t)(n >> 8);
+    p[3] = (uint8_t)n;
+    return 4;
 }
 
-/* Builds and sends one message with piggybacked updates. */
+static size_t put_addr_bin(uint8_t *p, uint8_t key, const struct ppdb_addr *a)
+{
+    size_t iplen = a->family == 6 ? 16 : 4;
+    size_t n = put_bin_head(p, key, 1 + iplen + 2);
+    p[n++] = a->family == 6 ? 6 : 4;
+    memcpy(p + n, a->ip, iplen);
+    n += iplen;
+    p[n++] = (uint8_t)(a->port >> 8);
+    p[n++] = (uint8_t)a->port;
+    return n;
+}
+
+/* Builds and sends one message with piggybacked updates: a map of the
+ * target (ping, ping-req), its address (ping-req) and the updates. */
 static int send_msg(struct ppdb_swim *s, const struct ppdb_addr *to, uint32_t type, uint64_t req_id,
                     const struct ppdb_node_id *target, const struct ppdb_addr *target_addr)
 {
-    size_t fixed = 1 + (target ? 23 : 0) + (target_addr ? 22 : 0) + 1 + 3;
-    fill_updates(s, PPDB_SWIM_BODY_MAX - fixed);
-    const struct ppdb_buf *upd = &s->upd;
-    ppdb_buf_reset(&s->out);
-    struct ppdb_mpw w;
-    ppdb_mpw_init(&w, &s->out);
-    ppdb_mpw_map(&w, (target ? 1 : 0) + (target_addr ? 1 : 0) + (upd->len ? 1 : 0));
+    uint8_t body[PPDB_SWIM_BODY_MAX];
+    size_t n = 1;
     if (target) {
-        ppdb_mpw_uint(&w, PPDB_SWIM_K_TARGET);
-        ppdb_mpw_bin(&w, target->b, PPDB_NODE_ID_LEN);
+        n += put_bin_head(body + n, PPDB_SWIM_K_TARGET, PPDB_NODE_ID_LEN);
+        memcpy(body + n, target->b, PPDB_NODE_ID_LEN);
+        n += PPDB_NODE_ID_LEN;
     }
-    if (target_addr) {
-        ppdb_mpw_uint(&w, PPDB_SWIM_K_ADDR);
-        put_addr_bin(&w, target_addr);
+    if (target_addr)
+        n += put_addr_bin(body + n, PPDB_SWIM_K_ADDR, target_addr);
+    /* updates go after a 4-byte head, moved down when a 3-byte one fits */
+    size_t head = n;
+    size_t ulen = fill_updates(s, body + head + 4, sizeof(body) - head - 4);
+    if (ulen) {
+        size_t hn = put_bin_head(body + head, PPDB_SWIM_K_UPDATES, ulen);
+        if (hn < 4)
+            memmove(body + head + hn, body + head + 4, ulen);
+        n = head + hn + ulen;
     }
-    if (upd->len) {
-        ppdb_mpw_uint(&w, PPDB_SWIM_K_UPDATES);
-        ppdb_mpw_bin(&w, upd->data, upd->len);
-    }
-    int rc = ppdb_mpw_error(&w);
-    if (rc == 0) {
-        PPDB_ASSERT(s->out.len <= PPDB_SWIM_BODY_MAX);
-        rc = s->io.send_msg(s->io.ctx, to, type, req_id, s->out.data, s->out.len);
-    }
+    body[0] = (uint8_t)(0x80 | ((target ? 1 : 0) + (target_addr ? 1 : 0) + (ulen ? 1 : 0)));
+    PPDB_ASSERT(n <= PPDB_SWIM_BODY_MAX);
+    int rc = s->io.send_msg(s->io.ctx, to, type, req_id, body, n);
     if (rc)
         s->stats.send_errors++;
     s->stats.msgs_out++;
-    s->stats.bytes_out += s->out.len;
+    s->stats.bytes_out += n;
     return rc;
 }
 
@@ -245,6 +265,10 @@ static void susp_start(struct ppdb_swim *s, uint32_t i, const struct ppdb_node_i
         struct ppdb_swim_susp *x = &s->susps[k];
         if (x->used)
             continue;
+        if (!x->timer.cb) { /* first use of this slot */
+            x->swim = s;
+            ppdb_timer_init(&x->timer, susp_fire_cb, x);
+        }
         x->used = true;
         x->subject = s->tab.m[i].id;
         x->incarnation = s->tab.m[i].incarnation;
@@ -454,6 +478,15 @@ static uint32_t next_target(struct ppdb_swim *s)
     return UINT32_MAX;
 }
 
+/* Index of the probe's target, or UINT32_MAX when it is gone. */
+static uint32_t probe_target(const struct ppdb_swim *s)
+{
+    uint32_t i = s->probe.target_index; /* a hint: the table may have moved it */
+    if (i < s->tab.len && ppdb_node_id_equal(&s->tab.m[i].id, &s->probe.target))
+        return i;
+    return ppdb_swim_table_find(&s->tab, &s->probe.target);
+}
+
 static void finish_probe(struct ppdb_swim *s)
 {
     if (!s->probe.active)
@@ -468,7 +501,7 @@ static void finish_probe(struct ppdb_swim *s)
     if (s->probe.expected_nacks && s->probe.nacks > s->probe.expected_nacks)
         delta = 0;
     s->health = PPDB_MIN(s->p.max_health, s->health + delta);
-    uint32_t i = ppdb_swim_table_find(&s->tab, &s->probe.target);
+    uint32_t i = probe_target(s);
     if (i != UINT32_MAX && probeable(&s->tab.m[i]))
         accuse(s, i);
 }
@@ -482,6 +515,7 @@ static void start_probe(struct ppdb_swim *s)
     s->probe.active = true;
     s->probe.seq = ++s->next_seq;
     s->probe.target = s->tab.m[i].id;
+    s->probe.target_index = i;
     s->probe.target_addr = s->tab.m[i].addr;
     s->probe.sent_ms = now_ms(s);
     struct ppdb_addr to = s->tab.m[i].addr;
@@ -525,7 +559,7 @@ static void probe_timeout_cb(struct ppdb_timer *t)
     struct ppdb_swim *s = t->data;
     if (!s->probe.active || s->probe.acked || s->probe.indirect)
         return;
-    uint32_t ti = ppdb_swim_table_find(&s->tab, &s->probe.target);
+    uint32_t ti = probe_target(s);
     if (ti == UINT32_MAX)
         return;
     struct ppdb_addr target_addr = s->tab.m[ti].addr;
@@ -552,6 +586,7 @@ static void relay_free(struct ppdb_swim_relay *r)
 {
     ppdb_env_timer_cancel(r->swim->env, &r->timer);
     r->used = false;
+    r->swim->nrelays--;
 }
 
 static void relay_cb(struct ppdb_timer *t)
@@ -598,7 +633,12 @@ static void on_ping_req(struct ppdb_swim *s, const struct ppdb_addr *from, uint6
         struct ppdb_swim_relay *r = &s->relays[k];
         if (r->used)
             continue;
+        if (!r->timer.cb) { /* first use of this slot */
+            r->swim = s;
+            ppdb_timer_init(&r->timer, relay_cb, r);
+        }
         r->used = true;
+        s->nrelays++;
         r->nacked = false;
         r->seq = ++s->next_seq;
         r->req_seq = req_seq;
@@ -617,7 +657,7 @@ static void record_rtt(struct ppdb_swim *s, const struct ppdb_addr *from)
 {
     if (s->probe.indirect || !ppdb_addr_equal(from, &s->probe.target_addr))
         return;
-    uint32_t i = ppdb_swim_table_find(&s->tab, &s->probe.target);
+    uint32_t i = probe_target(s);
     if (i == UINT32_MAX)
         return;
     uint64_t rtt = now_ms(s) - s->probe.sent_ms;
@@ -637,7 +677,7 @@ static void on_ack(struct ppdb_swim *s, const struct ppdb_addr *from, uint64_t s
         }
         return;
     }
-    for (uint32_t k = 0; k < s->p.max_probes; k++) {
+    for (uint32_t k = 0; k < s->p.max_probes && s->nrelays > 0; k++) {
         struct ppdb_swim_relay *r = &s->relays[k];
         if (r->used && r->seq == seq) {
             struct ppdb_addr to = r->requester;
@@ -954,16 +994,14 @@ int ppdb_swim_init(struct ppdb_swim *s, struct ppdb_env *env, const struct ppdb_
     PPDB_ASSERT(io->send_msg && io->sync_request);
     memset(s, 0, sizeof(*s));
     if (p->max_suspicions == 0 || p->max_probes == 0 || p->max_broadcasts == 0 ||
-        p->max_members < 2 || p->probe_interval_ms == 0 || p->probe_timeout_ms == 0 ||
-        p->probe_timeout_ms >= p->probe_interval_ms || p->gossip_interval_ms == 0 ||
-        meta_len > PPDB_MEMBER_META_MAX)
+        p->max_members < 2 || p->max_members > PPDB_SWIM_TABLE_MAX || p->probe_interval_ms == 0 ||
+        p->probe_timeout_ms == 0 || p->probe_timeout_ms >= p->probe_interval_ms ||
+        p->gossip_interval_ms == 0 || meta_len > PPDB_MEMBER_META_MAX)
         return PPDB_EINVAL;
     s->env = env;
     s->p = *p;
     s->io = *io;
     s->self_id = *self_id;
-    ppdb_buf_init(&s->out);
-    ppdb_buf_init(&s->upd);
     int rc = ppdb_swim_table_init(&s->tab, p->max_members, ppdb_env_random_u64(env));
     if (rc == 0)
         rc = ppdb_swim_queue_init(&s->queue, p->max_broadcasts);
@@ -975,14 +1013,8 @@ int ppdb_swim_init(struct ppdb_swim *s, struct ppdb_env *env, const struct ppdb_
         ppdb_swim_deinit(s);
         return rc;
     }
-    for (uint32_t k = 0; k < p->max_suspicions; k++) {
-        s->susps[k].swim = s;
-        ppdb_timer_init(&s->susps[k].timer, susp_fire_cb, &s->susps[k]);
-    }
-    for (uint32_t k = 0; k < p->max_probes; k++) {
-        s->relays[k].swim = s;
-        ppdb_timer_init(&s->relays[k].timer, relay_cb, &s->relays[k]);
-    }
+    /* suspicion and relay slots (and their timers) are set up when first
+     * taken: untouched pages of the pools cost no resident memory */
     ppdb_timer_init(&s->tick_timer, tick_cb, s);
     ppdb_timer_init(&s->probe_timer, probe_timeout_cb, s);
     ppdb_timer_init(&s->gossip_timer, gossip_cb, s);
@@ -1014,15 +1046,15 @@ void ppdb_swim_deinit(struct ppdb_swim *s)
         if (timers[k]->cb)
             ppdb_env_timer_cancel(s->env, timers[k]);
     for (uint32_t k = 0; s->susps && k < s->p.max_suspicions; k++)
-        ppdb_env_timer_cancel(s->env, &s->susps[k].timer);
+        if (s->susps[k].timer.cb) /* set up once taken */
+            ppdb_env_timer_cancel(s->env, &s->susps[k].timer);
     for (uint32_t k = 0; s->relays && k < s->p.max_probes; k++)
-        ppdb_env_timer_cancel(s->env, &s->relays[k].timer);
+        if (s->relays[k].timer.cb)
+            ppdb_env_timer_cancel(s->env, &s->relays[k].timer);
     ppdb_free(s->susps);
     ppdb_free(s->relays);
     ppdb_swim_queue_deinit(&s->queue);
     ppdb_swim_table_deinit(&s->tab);
-    ppdb_buf_deinit(&s->out);
-    ppdb_buf_deinit(&s->upd);
     s->env = NULL;
 }
 

@@ -131,29 +131,37 @@ static inline uint64_t ppdb_swim_scaled_ms(uint64_t base_ms, uint32_t health)
 /* ------------------------------------------------------------ member table */
 
 /* One member: 72 bytes, plus 8 bytes of hash slots. Metadata (client
- * addresses, tags, ring tokens) lives in one shared arena, not here. */
+ * addresses, tags, ring tokens) lives in one shared arena, not here. What
+ * a lookup and the rule book read (id, state, incarnation) comes first:
+ * 32 bytes, so it usually sits in one cache line. */
 struct ppdb_swim_member {
     struct ppdb_node_id id;
     uint8_t state;
     uint8_t version;
     uint16_t meta_len;
+    uint64_t incarnation;
     struct ppdb_addr addr;
     uint32_t meta_off; /* into the table's arena */
-    uint64_t incarnation;
     uint64_t state_ms; /* mono_ms of the last state change */
     uint32_t susp;     /* suspicion slot + 1; 0: none */
     uint16_t rtt_ms;   /* last direct probe round trip, saturating; 0: unknown */
     uint16_t reserved_;
 };
 
+/* A slot: 0 = empty, else (index + 1) in the low PPDB_SWIM_SLOT_INDEX_BITS
+ * bits and a tag (high bits of the id's hash) above them, so probing past
+ * other members' slots rarely touches their entries. */
+#define PPDB_SWIM_SLOT_INDEX_BITS 22
+#define PPDB_SWIM_TABLE_MAX       ((1u << PPDB_SWIM_SLOT_INDEX_BITS) - 2)
+
 /* Members in one array (probe order: shuffled in place each round), ids
- * hashed into an open-addressing table of indices. No per-member heap
- * allocation: the array, the slots and the arena grow by doubling, up to
- * max members. */
+ * hashed into an open-addressing table of tagged indices. No per-member
+ * heap allocation: the array, the slots and the arena grow by doubling, up
+ * to max members (at most PPDB_SWIM_TABLE_MAX). */
 struct ppdb_swim_table {
     struct ppdb_swim_member *m;
     uint32_t len, alloc, max;
-    uint32_t *slots; /* index + 1; 0 = empty; nslots = 2 * alloc, a power of two */
+    uint32_t *slots; /* tagged index + 1; 0 = empty; nslots = 2 * alloc, a power of two */
     uint32_t nslots;
     struct ppdb_buf arena;
     size_t arena_garbage;
@@ -315,6 +323,7 @@ struct ppdb_swim {
     struct ppdb_swim_queue queue;
     struct ppdb_swim_susp *susps;   /* max_suspicions */
     struct ppdb_swim_relay *relays; /* max_probes */
+    uint32_t nrelays;               /* relays in use */
     struct ppdb_swim_sync_ctx syncs[4];
     struct ppdb_addr seeds[PPDB_NODE_MAX_SEEDS];
     uint64_t seed_tried_ms[PPDB_NODE_MAX_SEEDS]; /* last push/pull started; 0: never */
@@ -326,6 +335,7 @@ struct ppdb_swim {
         uint64_t seq;
         uint64_t sent_ms; /* the first direct ping */
         struct ppdb_node_id target;
+        uint32_t target_index; /* where target was; validated by id on use */
         struct ppdb_addr target_addr;
         uint32_t expected_nacks, nacks;
     } probe;
@@ -338,12 +348,12 @@ struct ppdb_swim {
     ppdb_node_done_cb leave_cb;
     void *leave_data;
     struct ppdb_timer probe_timer, tick_timer, gossip_timer, sync_timer, reap_timer, leave_timer;
-    struct ppdb_buf out; /* scratch for bodies */
-    struct ppdb_buf upd; /* scratch for the updates of one body */
     struct ppdb_swim_stats stats;
 };
 
-/* Self is added to the table as alive at `incarnation`. meta is copied. */
+/* Self is added to the table as alive at `incarnation`. meta is copied.
+ * PPDB_EINVAL for inconsistent params (max_members above
+ * PPDB_SWIM_TABLE_MAX among them). */
 int ppdb_swim_init(struct ppdb_swim *s, struct ppdb_env *env, const struct ppdb_swim_params *p,
                    const struct ppdb_swim_io *io, const struct ppdb_node_id *self_id,
                    const struct ppdb_addr *self_addr, uint64_t incarnation, const uint8_t *meta,
