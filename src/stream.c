@@ -33,6 +33,13 @@
 
 #include "stream_int.h"
 
+/* Handshake refusal notice: a record of length 0 followed by one reason
+ * byte, sent in the clear by a responder that does not hold the cluster key
+ * the initiator named (docs/formats/wire.md, "Streams"). */
+#define HS_REJECT_LEN (PPDB_FRAME_HDR_LEN + 1)
+#define HS_REJECT_UNKNOWN_KEY 1
+#define HS_REJECT_LINGER_MS 1000
+
 #define COMP          "stream"
 #define READ_LOOP_MAX 4096 /* frames consumed per process() call */
 
@@ -189,7 +196,9 @@ static void hs_failed(struct ppdb_stream_conn *c, int rc)
 static void hs_timeout_cb(struct ppdb_timer *t)
 {
     struct ppdb_stream_conn *c = t->data;
-    if (c->state != CONN_OPEN)
+    if (c->rejecting)
+        conn_close(c, PPDB_ENOKEY);
+    else if (c->state != CONN_OPEN)
         hs_failed(c, PPDB_ETIMEDOUT);
 }
 
@@ -421,9 +430,38 @@ static void establish(struct ppdb_stream_conn *c)
     flush(c); /* what was queued while connecting */
 }
 
+/* Responder: the initiator named a cluster key this node does not hold.
+ * Say so in the clear before hanging up, so a client can tell "wrong key"
+ * from "node down". The notice is unauthenticated: an on-path attacker could
+ * forge it, but could as well reset the connection; it changes only which
+ * error the initiator reports. Half-close, then close when the initiator
+ * hangs up or after a short linger. */
+static void hs_reject(struct ppdb_stream_conn *c)
+{
+    struct ppdb_stream_ep *ep = c->ep;
+    struct ppdb_buf msg;
+    const uint8_t rec[HS_REJECT_LEN] = {0, 0, 0, 0, HS_REJECT_UNKNOWN_KEY};
+    ep->stats.handshake_failed++;
+    ep->stats.hs_unknown_key++;
+    ppdb_buf_init(&msg);
+    if (ppdb_buf_append(&msg, rec, sizeof(rec)) == 0 && write_owned(c, &msg) == 0 &&
+        ppdb_env_stream_shutdown(ep->env, c->s) == 0) {
+        ppdb_buf_deinit(&msg);
+        c->rejecting = true;
+        (void)ppdb_env_timer_arm(ep->env, &c->hs_timer, HS_REJECT_LINGER_MS);
+        return;
+    }
+    ppdb_buf_deinit(&msg);
+    conn_fail(c, PPDB_ENOKEY, "handshake: unknown key");
+}
+
 static void hs_step(struct ppdb_stream_conn *c, uint8_t *msg, size_t len)
 {
     int rc = ppdb_stream_hs_read(&c->hs, msg, len);
+    if (rc == PPDB_ENOKEY && c->inbound && c->s) {
+        hs_reject(c);
+        return;
+    }
     if (rc < 0) {
         hs_failed(c, rc);
         return;
@@ -482,6 +520,11 @@ static void dispatch(struct ppdb_stream_conn *c, const uint8_t *src, uint8_t *p,
 /* Consumes one complete unit (handshake message or frame) at rbuf+off. */
 static void consume(struct ppdb_stream_conn *c, uint8_t *p, size_t len)
 {
+    if (c->state != CONN_OPEN && ppdb_load_u32be(p) == 0) { /* refusal notice (peek) */
+        PPDB_ASSERT(!c->inbound && len == HS_REJECT_LEN);
+        hs_failed(c, p[PPDB_FRAME_HDR_LEN] == HS_REJECT_UNKNOWN_KEY ? PPDB_ENOKEY : PPDB_EAUTH);
+        return;
+    }
     if (c->state != CONN_OPEN) {
         hs_step(c, p + PPDB_FRAME_HDR_LEN, len - PPDB_FRAME_HDR_LEN);
         return;
@@ -529,6 +572,11 @@ static int peek(struct ppdb_stream_conn *c, const uint8_t *p, size_t n, size_t *
     if (n < PPDB_FRAME_HDR_LEN)
         return 0;
     uint32_t l = ppdb_load_u32be(p);
+    if (l == 0 && !c->inbound) { /* refusal notice: one reason byte follows */
+        if (n >= HS_REJECT_LEN)
+            *len = HS_REJECT_LEN;
+        return 0;
+    }
     if (l > PPDB_NOISE_MSG_MAX || l == 0)
         return PPDB_EPROTO;
     if (n >= l + PPDB_FRAME_HDR_LEN)
@@ -544,6 +592,8 @@ static bool paused(const struct ppdb_stream_conn *c)
 static void process(struct ppdb_stream_conn *c)
 {
     size_t off = 0;
+    if (c->rejecting) /* nothing more is read from a refused initiator */
+        c->rbuf.len = 0;
     if (c->rbuf.len == 0)
         return;
     for (int i = 0; i < READ_LOOP_MAX && !c->closing && !paused(c) && !c->in_dispatch; i++) {
@@ -586,6 +636,10 @@ static void on_end(struct ppdb_stream_conn *c, int status)
 {
     c->read_ended = true;
     c->reading = false;
+    if (c->rejecting) {
+        conn_close(c, PPDB_ENOKEY);
+        return;
+    }
     if (c->rbuf.len > 0)
         c->rx.stats.truncated++;
     if (c->state != CONN_OPEN) {

@@ -43,6 +43,7 @@ struct ppdb_stream_conn {
     uint8_t state;
     bool inbound;
     bool closing;
+    bool rejecting; /* responder: refusal notice sent, lingering until the peer hangs up */
     bool connect_pending; /* connect_cb still to come */
     bool reading, read_ended;
     bool paused_app, paused_inbound;
