@@ -18,6 +18,7 @@ nodes=${PPDB_MESH_NODES:-3}
 port=${PPDB_MESH_PORT:-7401}
 
 scripts/install-deps.sh
+echo "run-mesh: building ppdb-peer (first time: a minute or two)"
 cmake --preset default >/dev/null
 cmake --build build --target ppdb-peer -j 2 >/dev/null
 bin=$(pwd)/build/ppdb-peer
