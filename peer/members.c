@@ -353,6 +353,32 @@ uint32_t ppdb_swim_table_find(const struct ppdb_swim_table *t, const struct ppdb
     return s == UINT32_MAX ? UINT32_MAX : (t->slots[s] & SLOT_INDEX_MASK) - 1;
 }
 
+void ppdb_swim_table_prefetch(const struct ppdb_swim_table *t, const struct ppdb_node_id *id,
+                              bool entry)
+{
+    if (t->nslots == 0)
+        return;
+    uint64_t h = id_hash(t, id);
+    uint32_t s = (uint32_t)h & (t->nslots - 1);
+    if (!entry) {
+        __builtin_prefetch(&t->slots[s]);
+        return;
+    }
+    uint32_t tag = slot_tag(h);
+    for (uint32_t probes = 0; probes < 4; probes++) { /* a hint: the first few slots */
+        uint32_t v = t->slots[s];
+        if (v == 0)
+            return;
+        if ((v & ~SLOT_INDEX_MASK) == tag) {
+            const struct ppdb_swim_member *m = &t->m[(v & SLOT_INDEX_MASK) - 1];
+            __builtin_prefetch(m);
+            __builtin_prefetch(&m->incarnation); /* the hot part may cross a line */
+            return;
+        }
+        s = (s + 1) & (t->nslots - 1);
+    }
+}
+
 static int table_grow(struct ppdb_swim_table *t)
 {
     uint32_t alloc = t->alloc ? t->alloc * 2 : 16;

@@ -692,6 +692,48 @@ static void on_ack(struct ppdb_swim *s, const struct ppdb_addr *from, uint64_t s
 
 /* ------------------------------------------------------------ messages in */
 
+#define APPLY_BATCH 16
+
+/* Decodes and applies the records in p[0..n): those of a datagram (merge
+ * false: a record without an accuser takes `who`, the sender) or of a
+ * remote full state (merge true: its dead is only our suspicion, accused
+ * by `who`, memberlist's rule: a stale view must not kill a live member
+ * outright). Records are decoded in batches and their table slots, then
+ * entries, prefetched before any is applied, in order. A bad record ends
+ * the walk after the ones before it: PPDB_EPROTO. */
+static int apply_records(struct ppdb_swim *s, const uint8_t *p, size_t n,
+                         const struct ppdb_node_id *who, bool merge)
+{
+    struct ppdb_rd rd;
+    ppdb_rd_init(&rd, p, n);
+    int rc = 0;
+    while (rc == 0 && ppdb_rd_left(&rd) > 0) {
+        struct ppdb_swim_rec batch[APPLY_BATCH];
+        uint32_t nb = 0;
+        for (; nb < APPLY_BATCH && ppdb_rd_left(&rd) > 0; nb++) {
+            struct ppdb_swim_rec *r = &batch[nb];
+            if (ppdb_swim_rec_decode(&rd, r) != 0) {
+                rc = PPDB_EPROTO;
+                break;
+            }
+            if (merge && r->state == PPDB_MEMBER_DEAD)
+                r->state = PPDB_MEMBER_SUSPECT;
+            if (merge && r->state == PPDB_MEMBER_SUSPECT) {
+                r->has_from = true;
+                r->from = *who;
+            } else if (!merge && !r->has_from) {
+                r->from = *who;
+            }
+            ppdb_swim_table_prefetch(&s->tab, &r->id, false);
+        }
+        for (uint32_t k = 0; k < nb; k++)
+            ppdb_swim_table_prefetch(&s->tab, &batch[k].id, true);
+        for (uint32_t k = 0; k < nb; k++)
+            ppdb_swim_apply(s, &batch[k]);
+    }
+    return rc;
+}
+
 static void apply_updates(struct ppdb_swim *s, const msgpack_object *body,
                           const struct ppdb_node_id *sender)
 {
@@ -699,18 +741,8 @@ static void apply_updates(struct ppdb_swim *s, const msgpack_object *body,
     size_t n;
     if (ppdb_mp_get_bin(body, PPDB_SWIM_K_UPDATES, &p, &n) != 0)
         return;
-    struct ppdb_rd rd;
-    ppdb_rd_init(&rd, p, n);
-    while (ppdb_rd_left(&rd) > 0) {
-        struct ppdb_swim_rec r;
-        if (ppdb_swim_rec_decode(&rd, &r) != 0) {
-            s->stats.bad_msgs++;
-            return;
-        }
-        if (!r.has_from)
-            r.from = *sender;
-        ppdb_swim_apply(s, &r);
-    }
+    if (apply_records(s, p, n, sender, false) != 0)
+        s->stats.bad_msgs++;
 }
 
 void ppdb_swim_on_message(struct ppdb_swim *s, const struct ppdb_addr *from,
@@ -804,8 +836,7 @@ static int encode_state(struct ppdb_swim *s, bool join, struct ppdb_buf *out)
     return ppdb_mpw_error(&w);
 }
 
-/* Merges a remote state: their dead is only our suspicion (memberlist's
- * rule: a stale view must not kill a live member outright). */
+/* Merges a remote state (apply_records: their dead is our suspicion). */
 static int merge_state(struct ppdb_swim *s, const struct ppdb_node_id *peer,
                        const msgpack_object *body)
 {
@@ -814,21 +845,7 @@ static int merge_state(struct ppdb_swim *s, const struct ppdb_node_id *peer,
     int rc = ppdb_mp_get_bin(body, PPDB_SWIM_K_MEMBERS, &p, &n);
     if (rc)
         return rc;
-    struct ppdb_rd rd;
-    ppdb_rd_init(&rd, p, n);
-    while (ppdb_rd_left(&rd) > 0) {
-        struct ppdb_swim_rec r;
-        if ((rc = ppdb_swim_rec_decode(&rd, &r)) != 0)
-            return PPDB_EPROTO;
-        if (r.state == PPDB_MEMBER_DEAD)
-            r.state = PPDB_MEMBER_SUSPECT;
-        if (r.state == PPDB_MEMBER_SUSPECT) {
-            r.has_from = true;
-            r.from = *peer;
-        }
-        ppdb_swim_apply(s, &r);
-    }
-    return 0;
+    return apply_records(s, p, n, peer, true);
 }
 
 int ppdb_swim_on_sync(struct ppdb_swim *s, const struct ppdb_node_id *peer,

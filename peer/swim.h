@@ -173,6 +173,11 @@ int ppdb_swim_table_init(struct ppdb_swim_table *t, uint32_t max, uint64_t hash_
 void ppdb_swim_table_deinit(struct ppdb_swim_table *t);
 /* Index of id or UINT32_MAX. */
 uint32_t ppdb_swim_table_find(const struct ppdb_swim_table *t, const struct ppdb_node_id *id);
+/* A hint before find: starts loading id's slot (entry false) or, once the
+ * slot is likely loaded, the entry it points to (entry true), so a batch of
+ * lookups waits for memory in parallel instead of one miss at a time. */
+void ppdb_swim_table_prefetch(const struct ppdb_swim_table *t, const struct ppdb_node_id *id,
+                              bool entry);
 /* Appends a member (its id must be new); ELIMIT at max, ENOMEM. */
 int ppdb_swim_table_add(struct ppdb_swim_table *t, const struct ppdb_swim_member *m,
                         const uint8_t *meta, uint32_t meta_len, uint32_t *index_out);
