@@ -523,29 +523,32 @@ size_t ppdb_swim_table_memory(const struct ppdb_swim_table *t)
 
 /* --------------------------------------------------------------- queue */
 
-static uint32_t filter_slot(const struct ppdb_swim_queue *q, const struct ppdb_node_id *id)
+static uint32_t chain_of(const struct ppdb_swim_queue *q, const struct ppdb_node_id *id)
 {
-    return (uint32_t)ppdb_load_u64le(id->b) & (q->nfilter - 1);
+    return (uint32_t)ppdb_load_u64le(id->b) & (q->nchains - 1);
 }
 
 _Static_assert(sizeof(struct ppdb_swim_bcast) == 128, "queue entries are two cache lines");
+_Static_assert(PPDB_SWIM_MAX_TRANSMITS <= 64, "one bit of nonempty per bucket");
 
 int ppdb_swim_queue_init(struct ppdb_swim_queue *q, uint32_t cap)
 {
     PPDB_ASSERT(cap >= 1);
     memset(q, 0, sizeof(*q));
-    q->nfilter = 64;
-    while (q->nfilter < cap * 4)
-        q->nfilter <<= 1;
+    q->nchains = 64;
+    while (q->nchains < cap)
+        q->nchains <<= 1;
     /* calloc, and entries are touched only when first used (q->used) */
     q->q = ppdb_calloc(cap, sizeof(*q->q));
-    q->filter = ppdb_calloc(q->nfilter, sizeof(*q->filter));
-    if (!q->q || !q->filter) {
+    q->chain = ppdb_malloc(q->nchains * sizeof(*q->chain));
+    if (!q->q || !q->chain) {
         ppdb_swim_queue_deinit(q);
         return PPDB_ENOMEM;
     }
     q->cap = cap;
     q->free_head = PPDB_SWIM_NIL;
+    for (uint32_t c = 0; c < q->nchains; c++)
+        q->chain[c] = PPDB_SWIM_NIL;
     for (uint32_t t = 0; t < PPDB_SWIM_MAX_TRANSMITS; t++)
         q->head[t] = q->tail[t] = PPDB_SWIM_NIL;
     return 0;
@@ -564,8 +567,16 @@ void ppdb_swim_queue_deinit(struct ppdb_swim_queue *q)
         for (uint32_t i = q->head[t]; i != PPDB_SWIM_NIL; i = q->q[i].next)
             free_rec(&q->q[i]);
     ppdb_free(q->q);
-    ppdb_free(q->filter);
+    ppdb_free(q->chain);
     memset(q, 0, sizeof(*q));
+}
+
+static void chain_unlink(struct ppdb_swim_queue *q, uint32_t i)
+{
+    uint32_t *link = &q->chain[chain_of(q, &q->q[i].subject)];
+    for (uint32_t n = 0; *link != i; link = &q->q[*link].hnext, n++)
+        PPDB_ASSERT(*link != PPDB_SWIM_NIL && n < q->cap); /* i is in its chain */
+    *link = q->q[i].hnext;
 }
 
 static void unlink_entry(struct ppdb_swim_queue *q, uint32_t i)
@@ -579,6 +590,8 @@ static void unlink_entry(struct ppdb_swim_queue *q, uint32_t i)
         q->q[b->next].prev = b->prev;
     else
         q->tail[b->transmits] = b->prev;
+    if (q->head[b->transmits] == PPDB_SWIM_NIL)
+        q->nonempty &= ~(1ull << b->transmits);
 }
 
 static void link_head(struct ppdb_swim_queue *q, uint32_t i)
@@ -592,35 +605,37 @@ static void link_head(struct ppdb_swim_queue *q, uint32_t i)
     else
         q->tail[t] = i;
     q->head[t] = i;
+    q->nonempty |= 1ull << t;
 }
 
 void ppdb_swim_queue_remove(struct ppdb_swim_queue *q, uint32_t i)
 {
     PPDB_ASSERT(i < q->cap && q->len > 0);
     unlink_entry(q, i);
-    q->filter[filter_slot(q, &q->q[i].subject)]--;
+    chain_unlink(q, i);
     free_rec(&q->q[i]);
     q->q[i].next = q->free_head;
     q->free_head = i;
     q->len--;
 }
 
+/* The head of the first non-empty bucket at or after transmit count t. */
+static uint32_t first_from(const struct ppdb_swim_queue *q, uint32_t t)
+{
+    uint64_t rest = t < PPDB_SWIM_MAX_TRANSMITS ? q->nonempty >> t << t : 0;
+    return rest ? q->head[__builtin_ctzll(rest)] : PPDB_SWIM_NIL;
+}
+
 uint32_t ppdb_swim_queue_first(const struct ppdb_swim_queue *q)
 {
-    for (uint32_t t = 0; t < PPDB_SWIM_MAX_TRANSMITS; t++)
-        if (q->head[t] != PPDB_SWIM_NIL)
-            return q->head[t];
-    return PPDB_SWIM_NIL;
+    return first_from(q, 0);
 }
 
 uint32_t ppdb_swim_queue_next(const struct ppdb_swim_queue *q, uint32_t i)
 {
     if (q->q[i].next != PPDB_SWIM_NIL)
         return q->q[i].next;
-    for (uint32_t t = q->q[i].transmits + 1u; t < PPDB_SWIM_MAX_TRANSMITS; t++)
-        if (q->head[t] != PPDB_SWIM_NIL)
-            return q->head[t];
-    return PPDB_SWIM_NIL;
+    return first_from(q, q->q[i].transmits + 1u);
 }
 
 static bool supersedes(const struct ppdb_swim_bcast *old, const struct ppdb_node_id *subject,
@@ -637,15 +652,12 @@ static bool supersedes(const struct ppdb_swim_bcast *old, const struct ppdb_node
 static void drop_superseded(struct ppdb_swim_queue *q, const struct ppdb_node_id *subject,
                             uint8_t state, uint64_t inc, const struct ppdb_node_id *from)
 {
-    if (q->filter[filter_slot(q, subject)] == 0)
-        return;
-    for (uint32_t t = 0; t < PPDB_SWIM_MAX_TRANSMITS; t++) {
-        for (uint32_t i = q->head[t]; i != PPDB_SWIM_NIL;) {
-            uint32_t next = q->q[i].next;
-            if (supersedes(&q->q[i], subject, state, inc, from))
-                ppdb_swim_queue_remove(q, i);
-            i = next;
-        }
+    for (uint32_t i = q->chain[chain_of(q, subject)], n = 0; i != PPDB_SWIM_NIL; n++) {
+        PPDB_ASSERT(n < q->cap);
+        uint32_t next = q->q[i].hnext;
+        if (supersedes(&q->q[i], subject, state, inc, from))
+            ppdb_swim_queue_remove(q, i);
+        i = next;
     }
 }
 
@@ -695,7 +707,9 @@ void ppdb_swim_queue_push_rec(struct ppdb_swim_queue *q, const struct ppdb_node_
         memcpy(b->rec.in, rec, len);
     }
     link_head(q, i);
-    q->filter[filter_slot(q, subject)]++;
+    uint32_t c = chain_of(q, subject);
+    b->hnext = q->chain[c];
+    q->chain[c] = i;
     q->len++;
 }
 

@@ -804,25 +804,31 @@ static void gossip_cb(struct ppdb_timer *t)
 
 /* ------------------------------------------------------------ push/pull */
 
+/* Member i as a full record. */
+static void member_rec(const struct ppdb_swim *s, uint32_t i, struct ppdb_swim_rec *r)
+{
+    const struct ppdb_swim_member *m = &s->tab.m[i];
+    *r = (struct ppdb_swim_rec){.state = m->state,
+                                .full = true,
+                                .id = m->id,
+                                .incarnation = m->incarnation,
+                                .addr = m->addr,
+                                .version = m->version,
+                                .meta_len = m->meta_len,
+                                .meta = ppdb_swim_table_meta(&s->tab, i)};
+}
+
+/* Our full state as a sync body: the records are sized first, then
+ * written straight after the bin head (no intermediate buffer). */
 static int encode_state(struct ppdb_swim *s, bool join, struct ppdb_buf *out)
 {
-    struct ppdb_buf recs;
-    ppdb_buf_init(&recs);
+    size_t total = 0;
+    struct ppdb_swim_rec r;
     for (uint32_t i = 0; i < s->tab.len; i++) {
-        const struct ppdb_swim_member *m = &s->tab.m[i];
-        struct ppdb_swim_rec r = {.state = m->state,
-                                  .full = true,
-                                  .id = m->id,
-                                  .incarnation = m->incarnation,
-                                  .addr = m->addr,
-                                  .version = m->version,
-                                  .meta_len = m->meta_len,
-                                  .meta = ppdb_swim_table_meta(&s->tab, i)};
-        if (ppdb_swim_rec_encode(&recs, &r) != 0) {
-            ppdb_buf_deinit(&recs);
-            return PPDB_ENOMEM;
-        }
+        member_rec(s, i, &r);
+        total += ppdb_swim_rec_size(&r);
     }
+    PPDB_ASSERT(total <= UINT32_MAX);
     struct ppdb_mpw w;
     ppdb_mpw_init(&w, out);
     ppdb_mpw_map(&w, 3);
@@ -831,9 +837,32 @@ static int encode_state(struct ppdb_swim *s, bool join, struct ppdb_buf *out)
     ppdb_mpw_uint(&w, PPDB_SWIM_K_COUNT);
     ppdb_mpw_uint(&w, s->tab.len);
     ppdb_mpw_uint(&w, PPDB_SWIM_K_MEMBERS);
-    ppdb_mpw_bin(&w, recs.data, recs.len);
-    ppdb_buf_deinit(&recs);
-    return ppdb_mpw_error(&w);
+    int rc = ppdb_mpw_error(&w);
+    if (rc == 0)
+        rc = ppdb_buf_reserve(out, 5 + total);
+    if (rc)
+        return rc;
+    uint8_t *p = out->data + out->len;
+    size_t n = 0;
+    if (total <= UINT8_MAX) {
+        p[n++] = 0xc4;
+        p[n++] = (uint8_t)total;
+    } else if (total <= UINT16_MAX) {
+        p[n++] = 0xc5;
+        p[n++] = (uint8_t)(total >> 8);
+        p[n++] = (uint8_t)total;
+    } else {
+        p[n++] = 0xc6;
+        for (int sh = 24; sh >= 0; sh -= 8)
+            p[n++] = (uint8_t)(total >> sh);
+    }
+    for (uint32_t i = 0; i < s->tab.len; i++) {
+        member_rec(s, i, &r);
+        n += ppdb_swim_rec_put(p + n, &r);
+    }
+    PPDB_ASSERT(n <= 5 + total);
+    out->len += n;
+    return 0;
 }
 
 /* Merges a remote state (apply_records: their dead is our suspicion). */

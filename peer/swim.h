@@ -213,7 +213,7 @@ struct ppdb_swim_bcast {
     uint8_t state;
     uint8_t transmits;
     uint16_t rec_len; /* 0: no bytes (queue unit tests) */
-    uint32_t reserved_;
+    uint32_t hnext;   /* next entry in its subject-hash chain */
     union {
         uint8_t in[PPDB_SWIM_BCAST_INLINE];
         uint8_t *heap; /* rec_len > PPDB_SWIM_BCAST_INLINE */
@@ -224,24 +224,26 @@ static inline const uint8_t *ppdb_swim_bcast_bytes(const struct ppdb_swim_bcast 
     return b->rec_len > PPDB_SWIM_BCAST_INLINE ? b->rec.heap : b->rec.in;
 }
 
-#define PPDB_SWIM_MAX_TRANSMITS 64 /* retransmit limits are capped below this */
+#define PPDB_SWIM_MAX_TRANSMITS 64 /* retransmit limits are capped below this; one bit each */
 #define PPDB_SWIM_NIL           UINT32_MAX
 
 /* Entries live in a fixed pool, touched only as far as the queue has ever
  * reached (the high-water mark `used`), so an idle node's queue costs no
  * resident memory; one list per transmit count, newest first, so the next
  * update to send (fewest transmits, newest) is found in O(1) and a full
- * queue evicts the oldest of the most-sent bucket. A counting filter over
- * subjects skips the supersede scan for subjects not queued. */
+ * queue evicts the oldest of the most-sent bucket. Entries are also
+ * chained by subject hash (at least one chain per entry of capacity), so
+ * finding the updates a new one supersedes reads only its subject's chain. */
 struct ppdb_swim_queue {
     struct ppdb_swim_bcast *q;
     uint32_t len, cap, used;
     uint32_t free_head;
     uint32_t head[PPDB_SWIM_MAX_TRANSMITS], tail[PPDB_SWIM_MAX_TRANSMITS];
-    uint16_t *filter;
-    uint32_t nfilter; /* power of two */
-    uint64_t dropped; /* evicted because the queue was full */
-    uint64_t nomem;   /* not queued: no memory for a large record */
+    uint64_t nonempty; /* bit t: bucket t holds entries */
+    uint32_t *chain;   /* first entry per subject hash; PPDB_SWIM_NIL: none */
+    uint32_t nchains;  /* power of two */
+    uint64_t dropped;  /* evicted because the queue was full */
+    uint64_t nomem;    /* not queued: no memory for a large record */
 };
 
 int ppdb_swim_queue_init(struct ppdb_swim_queue *q, uint32_t cap);

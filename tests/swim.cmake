@@ -20,3 +20,8 @@ if(TARGET ppdb_peer AND TARGET ppdb_memcheck AND TARGET ppdb_stream)
   ppdb_test(test_node_sim SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim/test_node_sim.c
             LIBS ppdb_memcheck ppdb_peer ppdb_stream ppdb_sim LABELS sim TIMEOUT 120)
 endif()
+if(TARGET ppdb_peer AND TARGET ppdb_memcheck)
+  # 10,000 nodes through 3 seeds for 10 simulated minutes: cost figures.
+  ppdb_test(test_membership_scale SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim/test_membership_scale.c
+            LIBS ppdb_memcheck ppdb_peer ppdb_sim LABELS "sim;slow" TIMEOUT 1800)
+endif()

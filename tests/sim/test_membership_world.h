@@ -88,8 +88,8 @@ static inline void mw_init(struct mw *w, uint32_t n, uint64_t seed, double loss)
     }
 }
 
-/* Creates and starts node i, joining through node `seed` (itself: no seeds). */
-static inline void mw_start(struct mw *w, uint32_t i, uint32_t seed)
+/* Creates and starts node i, joining through nodes seeds[0..nseeds). */
+static inline void mw_start_seeds(struct mw *w, uint32_t i, const uint32_t *seeds, uint32_t nseeds)
 {
     struct mw_node *mn = &w->nodes[i];
     struct ppdb_node_config cfg;
@@ -99,15 +99,21 @@ static inline void mw_start(struct mw *w, uint32_t i, uint32_t seed)
     cfg.dgram.replay_senders = w->n > 2000 ? 256 : 1024;
     cfg.dgram.replay_marks = w->n > 2000 ? 1024 : 4096;
     cfg.dgram.null_cipher = w->null_cipher;
-    if (seed != i) {
-        cfg.nseeds = 1;
-        ppdb_sim_node_addr(w->sim, seed, MW_PORT, &cfg.seeds[0]);
-    }
+    CHECK(nseeds <= PPDB_NODE_MAX_SEEDS);
+    for (uint32_t k = 0; k < nseeds; k++)
+        if (seeds[k] != i)
+            ppdb_sim_node_addr(w->sim, seeds[k], MW_PORT, &cfg.seeds[cfg.nseeds++]);
     CHECK_OK(ppdb_node_new(mn->env, &mn->idn, &w->kr, &cfg, &mn->node));
     CHECK_OK(ppdb_node_on_change(mn->node, mw_change_cb, mn));
     ppdb_memcheck_started(w->chk, i);
     CHECK_OK(ppdb_node_start(mn->node));
     mn->up = true;
+}
+
+/* Creates and starts node i, joining through node `seed` (itself: no seeds). */
+static inline void mw_start(struct mw *w, uint32_t i, uint32_t seed)
+{
+    mw_start_seeds(w, i, &seed, 1);
 }
 
 /* True when node i's stream endpoint holds no connection. A crashed
