@@ -130,7 +130,7 @@ static inline uint64_t ppdb_swim_scaled_ms(uint64_t base_ms, uint32_t health)
 
 /* ------------------------------------------------------------ member table */
 
-/* One member: 72 bytes, plus 8 bytes of hash slots. Metadata (client
+/* One member: 72 bytes, plus 5.3-10.7 bytes of hash slots. Metadata (client
  * addresses, tags, ring tokens) lives in one shared arena, not here. What
  * a lookup and the rule book read (id, state, incarnation) comes first:
  * 32 bytes, so it usually sits in one cache line. */
@@ -155,13 +155,13 @@ struct ppdb_swim_member {
 #define PPDB_SWIM_TABLE_MAX       ((1u << PPDB_SWIM_SLOT_INDEX_BITS) - 2)
 
 /* Members in one array (probe order: shuffled in place each round), ids
- * hashed into an open-addressing table of tagged indices. No per-member
- * heap allocation: the array, the slots and the arena grow by doubling, up
- * to max members (at most PPDB_SWIM_TABLE_MAX). */
+ * hashed into an open-addressing table of tagged indices (load <= 3/4). No
+ * per-member heap allocation: the array grows by an eighth, the slots and
+ * the arena by doubling, up to max members (at most PPDB_SWIM_TABLE_MAX). */
 struct ppdb_swim_table {
     struct ppdb_swim_member *m;
     uint32_t len, alloc, max;
-    uint32_t *slots; /* tagged index + 1; 0 = empty; nslots = 2 * alloc, a power of two */
+    uint32_t *slots; /* tagged index + 1; 0 = empty; a power of two >= 4/3 alloc */
     uint32_t nslots;
     struct ppdb_buf arena;
     size_t arena_garbage;
