@@ -1,8 +1,9 @@
 /*
  * test_membership_scale.c - 10,000 nodes (lan-default, null cipher) join
- * through 3 seeds, converge, and run membership for 10 simulated minutes
- * with no loss: every node must know every other one alive at the end and
- * none may have been declared dead. Prints the wall time of each phase,
+ * through 3 seeds, all at once, and run membership for 10 simulated
+ * minutes with no loss: the mesh must converge within that time, every
+ * node must know every other one alive at the end and none may have been
+ * declared dead. Prints the wall time of each phase,
  * peak RSS, the convergence time, traffic and the bytes each member entry
  * costs: the cost figures of docs/protocols/membership.md.
  *
@@ -52,13 +53,16 @@ int main(int argc, char **argv)
     for (uint32_t i = NSEEDS; i < n; i++)
         mw_start_seeds(&w, i, (uint32_t[]){0, 1, 2}, NSEEDS);
     double t_built = mw_wall_s();
-    uint64_t conv_ms = mw_run_converge(&w, 300000, 500);
+    uint64_t conv_ms = mw_run_converge(&w, secs * 1000, 500);
     double t_conv = mw_wall_s();
     fprintf(stderr, "join: nodes=%u converged_ms=%llu wall=%.1fs (build %.1fs) rss=%.0fMB\n", n,
             (unsigned long long)conv_ms, t_conv - t0, t_built - t0, peak_rss_mb());
     mw_print_stats(&w, "join-stats:");
-    CHECK(conv_ms != UINT64_MAX);
-    uint64_t left_ms = secs * 1000 > conv_ms ? secs * 1000 - conv_ms : 0;
+    if (conv_ms == UINT64_MAX) /* the figures below still say how far it got */
+        fprintf(stderr, "not converged after %llu simulated s: %llu pairs missing\n",
+                (unsigned long long)secs,
+                (unsigned long long)ppdb_memcheck_unconverged_pairs(w.chk));
+    uint64_t left_ms = conv_ms < secs * 1000 ? secs * 1000 - conv_ms : 0;
     ppdb_memcheck_traffic_begin(w.chk, w.sim);
     CHECK_OK(ppdb_sim_run_for(w.sim, left_ms));
     ppdb_memcheck_traffic_end(w.chk, w.sim);
@@ -76,6 +80,7 @@ int main(int argc, char **argv)
             (unsigned long long)seed, n, (unsigned long long)secs, (unsigned long long)conv_ms, bpm,
             r.bytes_per_node_s, r.msgs_per_node_s, (unsigned long long)r.false_deaths,
             mw_wall_s() - t0, peak_rss_mb());
+    CHECK(conv_ms != UINT64_MAX);
     CHECK_EQ(r.false_deaths, 0);
     CHECK(ppdb_memcheck_converged(w.chk));
     CHECK_LE(bpm, 96);
