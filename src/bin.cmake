@@ -1,9 +1,5 @@
 # The binaries. Included by the top-level CMakeLists.txt after every library.
 
-# ppdb_admin: the admin queries (server half on the node, client half in the CLI).
-add_library(ppdb_admin STATIC ${PROJECT_SOURCE_DIR}/peer/admin.c)
-target_link_libraries(ppdb_admin PUBLIC ppdb_peer)
-
 add_executable(ppdb-peer
   ${CMAKE_CURRENT_LIST_DIR}/main_peer.c
   ${CMAKE_CURRENT_LIST_DIR}/peer_cli.c
