@@ -4,18 +4,29 @@
  * and compactions are in compact.c, opening and recovery in recover.c.
  *
  * Writes. Every write call queues a struct writer under the mutex. The
- * writer at the head is the leader: it makes room in the memtable (maybe
- * switching it, maybe stalling until the previous one is flushed), gathers
- * the queued batches behind it into one group, gives it sequence numbers,
- * and, without the mutex, appends the group as ONE log record, syncs once if
- * any member asked for it, and inserts the entries into the memtable. Then
- * it hands the result to every member and wakes the next leader. So eight
- * threads doing synced writes share fsyncs instead of queueing for one each.
- * A failed log append or sync is sticky (bg_error): the log's tail is then
- * unknown, so no later write may be acknowledged on top of it. Except a
- * full disk (PPDB_ENOSPC): the log is cut back to the end of the last
- * acknowledged record (wal_good_size) before writing resumes, so nothing
- * half-written stays in it.
+ * writer at the head is the leader: it gathers the queued batches behind it
+ * into one group (at most max_group_bytes), gives it sequence numbers, takes
+ * it off the queue into the pipe of groups in flight, and, without the
+ * mutex, appends the group as ONE log record. Then the log is free: the next
+ * head may lead its own group and append it while this one waits for its
+ * sync. One log sync runs at a time; it covers every record whose append
+ * finished before it began (fdatasync covers all writes before it), so the
+ * groups that piled up during a sync share the next one, and a group is
+ * never made to wait for a second sync once one has covered it. Groups are
+ * applied strictly in pipe order: whichever thread finds the head group
+ * ready (appended, and synced if asked) inserts it into the memtable,
+ * publishes its sequence numbers and wakes its members, each on its own
+ * condition variable. So eight threads doing synced writes keep the disk
+ * busy with back-to-back fsyncs instead of taking turns on it.
+ *
+ * A failed log append, sync or memtable insert is sticky (bg_error): the
+ * log's tail is then unknown, so the failing group and every group behind
+ * it in the pipe fail (pipe_error), and no later write may be acknowledged
+ * on top of it. Except a full disk (PPDB_ENOSPC): once the pipe is drained,
+ * the log is cut back to the end of the last acknowledged record
+ * (wal_good_size) before writing resumes, so nothing half-written stays in
+ * it. Anything that switches the memtable or the log (make_room, flushes,
+ * barriers) first waits for the pipe to drain.
  *
  * Stalls (make_room): level-0 tables at l0_slowdown_trigger delay each write
  * group by 1 ms, once; a full memtable waits while the previous one is
@@ -31,7 +42,10 @@
  * Invariants (under mu): at most one immutable memtable; while imm != NULL
  * a background task is queued or running, unless bg_error stopped it; close
  * waits for bg_tasks to reach 0 (a task counts until it returns); only the
- * leader touches db->mem's contents, db->wal and db->group; last_seq only
+ * log_busy holder appends to db->wal, only the sync_busy holder syncs it,
+ * only the applying holder (or a lone unsynced group's leader) inserts into
+ * db->mem, and the memtable and log are switched only with the pipe empty;
+ * groups complete in sequence order; synced_end <= log_end; last_seq only
  * grows and every entry with seq <= last_seq is in mem, imm or a table.
  */
 #include "db_int.h"
@@ -119,7 +133,7 @@ static int switch_memtable(struct ppdb_db *db)
         return rc;
     wal_writer_close(&db->wal);
     db->wal = nw;
-    db->wal_good_size = 0;
+    db->wal_good_size = db->log_end = db->synced_end = 0;
     nm->log_number = number;
     db->imm = db->mem;
     db->mem = nm;
@@ -155,6 +169,7 @@ static int try_resume(struct ppdb_db *db)
         db_set_error(db, rc == PPDB_ENOSPC ? rc : PPDB_ENOSPC, "cannot rewind the log");
         return PPDB_ENOSPC;
     }
+    db->log_end = db->synced_end = db->wal_good_size;
     db->bg_error = 0;
     db->stats.nospace_resumes++;
     PPDB_LOG(db->lg, PPDB_LOG_INFO, "engine", "retrying writes after a full disk", "dir=%s",
@@ -247,18 +262,19 @@ static bool effective_sync(const struct ppdb_db *db, bool sync)
 }
 
 /* Leader, mu held: copies the batches of the writers that join the group
- * into db->group; returns the last member. */
-static struct writer *build_group(struct ppdb_db *db, struct writer *leader, int *rc_out)
+ * into buf; returns the last member. */
+static struct writer *build_group(struct ppdb_db *db, struct writer *leader, struct ppdb_buf *buf,
+                                  int *rc_out)
 {
     struct writer *last = leader;
-    ppdb_buf_reset(&db->group);
-    int rc = ppdb_buf_append(&db->group, leader->rep, leader->rep_len);
+    ppdb_buf_reset(buf);
+    int rc = ppdb_buf_append(buf, leader->rep, leader->rep_len);
     for (struct writer *w = leader->next; !rc && w; w = w->next) {
         if (w->rep == NULL || w->barrier_cb || (w->sync && !leader->sync))
             break; /* a flush request, or a sync write behind a non-sync leader */
-        if (db->group.len + w->rep_len > db->opts.max_group_bytes)
+        if (buf->len + w->rep_len > db->opts.max_group_bytes)
             break;
-        rc = batch_rep_append(&db->group, w->rep, w->rep_len);
+        rc = batch_rep_append(buf, w->rep, w->rep_len);
         if (!rc)
             last = w;
     }
@@ -272,82 +288,278 @@ static int insert_cb(void *arg, uint64_t seq, int type, uint64_t version, const 
     return mem_add(arg, seq, type, version, key, klen, val, vlen);
 }
 
-/* Leader, mu NOT held: log the group, sync, apply. */
-static int commit_group(struct ppdb_db *db, bool sync)
+/* mu held: takes the queued writers up to `last` off the write queue. */
+static void dequeue(struct ppdb_db *db, struct writer *last)
 {
-    int rc = wal_writer_add(&db->wal, db->group.data, db->group.len);
-    if (!rc && sync)
-        rc = wal_writer_sync(&db->wal);
-    if (!rc)
-        rc = batch_rep_iterate(db->group.data, db->group.len, insert_cb, db->mem);
-    return rc;
+    db->wq_head = last->next;
+    if (!db->wq_head)
+        db->wq_tail = NULL;
+    last->next = NULL;
 }
 
-static void finish_group(struct ppdb_db *db, struct writer *leader, struct writer *last, int rc)
+/* mu held: the head of the write queue may be able to lead now. */
+static void wake_head(struct ppdb_db *db)
 {
-    for (;;) {
-        struct writer *w = db->wq_head;
-        db->wq_head = w->next;
-        if (!db->wq_head)
-            db->wq_tail = NULL;
-        w->status = rc;
-        w->done = true;
-        if (w != leader)
-            pthread_cond_signal(&w->cv);
-        if (w == last)
-            break;
-    }
     if (db->wq_head)
         pthread_cond_signal(&db->wq_head->cv);
+}
+
+/* mu held: hands rc to a dequeued list of writers. Each may return (and
+ * its stack go) as soon as mu is released. */
+static void finish_writers(struct writer *first, int rc)
+{
+    for (struct writer *w = first, *next; w; w = next) {
+        next = w->next;
+        w->status = rc;
+        w->done = true;
+        pthread_cond_signal(&w->cv);
+    }
+}
+
+/* A group may be applied (or failed) once its record is in the log and,
+ * for a synced group, a sync begun after its append has returned. */
+static bool group_ready(const struct ppdb_db *db, const struct group *g)
+{
+    return g->appended && (g->status || db->pipe_error || !g->sync || db->synced_end >= g->end_off);
+}
+
+/* mu held: the head group is in the memtable (rc 0) or failed: publish its
+ * sequence numbers, acknowledge its members, take it off the pipe. */
+static void complete_head(struct ppdb_db *db, int rc)
+{
+    struct group *g = db->pipe_head;
+    if (rc && !db->pipe_error)
+        db->pipe_error = rc;
+    if (!rc) {
+        db->wal_good_size = g->end_off;
+        atomic_store(&db->last_seq, g->seq + g->count - 1);
+        db->stats.groups++;
+        db->stats.entries += g->count;
+        db->stats.wal_bytes += g->end_off - g->start_off;
+        db->stats.writes += g->members;
+        if (g->sync)
+            db->stats.synced_writes += g->members;
+    }
+    if (g->pending)
+        db->unsynced_members -= g->members;
+    db->pipe_head = g->next;
+    if (!db->pipe_head)
+        db->pipe_tail = NULL;
+    if (--db->pipe_len == 0)
+        db->pipe_error = 0; /* later groups see bg_error before they append */
+    if (db->pipe_bufs[g->slot].cap > 4 * PPDB_WAL_BLOCK)
+        ppdb_buf_deinit(&db->pipe_bufs[g->slot]); /* do not keep a huge group's buffer */
+    finish_writers(g->first, rc);
+    wake_head(db); /* a leader may wait for a slot or for the pipe to drain */
+}
+
+/* mu held: applies ready groups in pipe order, unless another thread is
+ * applying (it goes on with the ones that become ready meanwhile). */
+static void drive_pipe(struct ppdb_db *db)
+{
+    while (!db->applying && db->pipe_head && group_ready(db, db->pipe_head)) {
+        struct group *g = db->pipe_head;
+        int rc = g->status ? g->status : db->pipe_error;
+        if (!rc) {
+            struct memtable *mem = db->mem;
+            const struct ppdb_buf *b = &db->pipe_bufs[g->slot];
+            db->applying = true;
+            pthread_mutex_unlock(&db->mu);
+            rc = batch_rep_iterate(b->data, b->len, insert_cb, mem);
+            pthread_mutex_lock(&db->mu);
+            db->applying = false;
+            if (rc)
+                db_set_error(db, rc, "memtable insert failed; writes stopped");
+        }
+        complete_head(db, rc);
+    }
+}
+
+/* mu held, after a sync that made the log durable up to target: counts
+ * the synced writes it covered, and sets how many the next sync waits for. */
+static void account_sync(struct ppdb_db *db, uint64_t target, uint64_t took_us)
+{
+    uint64_t covered = 0;
+    for (struct group *g = db->pipe_head; g; g = g->next) /* at most DB_PIPE_MAX */
+        if (g->pending && g->end_off <= target) {
+            g->pending = false;
+            covered += g->members;
+        }
+    db->unsynced_members -= covered;
+    db->stats.syncs++;
+    if (target > db->synced_end)
+        db->synced_end = target;
+    db->sync_expect = covered + db->unsynced_members;
+    db->sync_hold_until_us =
+        db->fs->ops->now_us(db->fs) + PPDB_MIN(took_us, (uint64_t)DB_SYNC_HOLD_MAX_US);
+}
+
+/* mu held, no sync running: one log sync covering every complete append.
+ * Then the oldest group still uncovered is told to start the next one. */
+static void sync_log(struct ppdb_db *db)
+{
+    uint64_t target = db->log_end;
+    db->sync_busy = true;
+    pthread_mutex_unlock(&db->mu);
+    uint64_t t0 = db->fs->ops->now_us(db->fs);
+    int rc = wal_writer_sync(&db->wal);
+    uint64_t took_us = db->fs->ops->now_us(db->fs) - t0;
+    pthread_mutex_lock(&db->mu);
+    db->sync_busy = false;
+    if (rc) {
+        db_set_error(db, rc, "log sync failed; writes stopped");
+        if (!db->pipe_error)
+            db->pipe_error = rc;
+        return;
+    }
+    account_sync(db, target, took_us);
+    for (struct group *g = db->pipe_head; g; g = g->next) /* at most DB_PIPE_MAX */
+        if (!group_ready(db, g) && g->appended) {
+            pthread_cond_signal(&g->first->cv);
+            break;
+        }
+}
+
+/* Leader, mu held, its group needing a sync: waits (once, bounded) while
+ * fewer synced writes are appended than the last sync saw around it, so
+ * the writers it released share the next sync rather than the one after. */
+static bool hold_sync(struct ppdb_db *db, struct writer *leader)
+{
+    if (db->unsynced_members >= db->sync_expect)
+        return false;
+    uint64_t now = db->fs->ops->now_us(db->fs);
+    if (now >= db->sync_hold_until_us)
+        return false;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (db->sync_hold_until_us - now) * 1000;
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    (void)pthread_cond_timedwait(&leader->cv, &db->mu, &ts);
+    return true;
+}
+
+/* Leader, mu held, its group appended: until the group is acknowledged,
+ * syncs when it needs a sync and none is running, and applies whatever
+ * groups are ready. A sync that began before the append is waited out,
+ * never counted; one that began after it is enough. */
+static void await_group(struct ppdb_db *db, struct group *g, struct writer *leader)
+{
+    bool held = false;
+    for (;;) {
+        drive_pipe(db);
+        if (leader->done)
+            return;
+        if (db->sync_busy || group_ready(db, g))
+            pthread_cond_wait(&leader->cv, &db->mu);
+        else if (held || !(held = hold_sync(db, leader)))
+            sync_log(db);
+    }
+}
+
+/* Whether make_room has anything to do; if so it runs with the pipe
+ * drained, since it may switch the memtable and the log. */
+static bool room_needed(const struct ppdb_db *db)
+{
+    return db->bg_error || db->current->nfiles[0] >= db->opts.l0_slowdown_trigger ||
+           (mem_usage(db->mem) >= db->opts.memtable_bytes && mem_count(db->mem) > 0);
+}
+
+/* Leader, mu held: queues the group behind the ones in flight. */
+static void push_group(struct ppdb_db *db, struct group *g, struct writer *leader,
+                       struct writer *last, unsigned slot)
+{
+    const struct ppdb_buf *buf = &db->pipe_bufs[slot];
+    g->first = leader;
+    g->last = last;
+    g->slot = slot;
+    g->seq =
+        db->pipe_tail ? db->pipe_tail->seq + db->pipe_tail->count : atomic_load(&db->last_seq) + 1;
+    g->count = batch_rep_count(buf->data);
+    g->sync = leader->sync;
+    g->members = 1;
+    for (struct writer *w = leader; w != last; w = w->next)
+        g->members++;
+    g->start_off = db->log_end;
+    if (db->pipe_tail)
+        db->pipe_tail->next = g;
+    else
+        db->pipe_head = g;
+    db->pipe_tail = g;
+    db->pipe_len++;
+    batch_set_seq(&db->pipe_bufs[slot], g->seq);
+}
+
+/* Leader, mu held: appends the group's record (mu released meanwhile; the
+ * log is ours). Alone in the pipe and not synced, it is inserted into the
+ * memtable in the same stretch, as no group before it can fail. */
+static void append_group(struct ppdb_db *db, struct group *g)
+{
+    const struct ppdb_buf *buf = &db->pipe_bufs[g->slot];
+    bool fast = !g->sync && db->pipe_head == g;
+    struct memtable *mem = db->mem;
+    db->log_busy = true;
+    pthread_mutex_unlock(&db->mu);
+    int rc = wal_writer_add(&db->wal, buf->data, buf->len);
+    if (!rc && fast)
+        rc = batch_rep_iterate(buf->data, buf->len, insert_cb, mem);
+    pthread_mutex_lock(&db->mu);
+    db->log_busy = false;
+    g->appended = true;
+    g->end_off = db->wal.size;
+    if (!rc && !fast)
+        db->log_end = g->end_off;
+    if (!rc && g->sync) {
+        g->pending = true;
+        db->unsynced_members += g->members;
+    }
+    if (rc) {
+        g->status = rc;
+        db_set_error(db, rc, "log write failed; writes stopped");
+    }
+    wake_head(db); /* the next leader may append while this group syncs */
+    if (fast) {
+        db->log_end = g->end_off;
+        complete_head(db, rc);
+    }
 }
 
 /* Runs the group led by `leader` (mu held on entry and exit). */
 static void lead(struct ppdb_db *db, struct writer *leader)
 {
-    if (leader->barrier_cb) {
-        finish_group(db, leader, leader, leader->barrier_cb(db, leader->barrier_arg));
-        return;
-    }
-    int rc = make_room(db, leader->rep == NULL);
-    struct writer *last = leader;
-    if (rc || leader->rep == NULL) {
-        finish_group(db, leader, last, rc);
-        return;
-    }
-    last = build_group(db, leader, &rc);
-    if (rc) {
-        finish_group(db, leader, leader, rc);
-        return;
-    }
-    uint64_t seq = atomic_load(&db->last_seq) + 1;
-    uint32_t count = batch_rep_count(db->group.data);
-    batch_set_seq(&db->group, seq);
-    bool sync = leader->sync;
-    uint64_t wal_before = db->wal.size;
-    pthread_mutex_unlock(&db->mu);
-    rc = commit_group(db, sync);
-    pthread_mutex_lock(&db->mu);
-    if (rc) {
-        db_set_error(db, rc, "log write failed; writes stopped");
-    } else {
-        db->wal_good_size = db->wal.size;
-        atomic_store(&db->last_seq, seq + count - 1);
-        db->stats.groups++;
-        db->stats.entries += count;
-        db->stats.wal_bytes += db->wal.size - wal_before;
-        uint64_t members = 1;
-        for (struct writer *w = leader; w != last; w = w->next)
-            members++;
-        db->stats.writes += members;
-        if (sync) {
-            db->stats.syncs++;
-            db->stats.synced_writes += members;
+    int rc = 0;
+    if (leader->barrier_cb || leader->rep == NULL || room_needed(db)) {
+        while (db->pipe_len > 0) /* complete_head wakes the queue's head */
+            pthread_cond_wait(&leader->cv, &db->mu);
+        if (leader->barrier_cb)
+            rc = leader->barrier_cb(db, leader->barrier_arg);
+        else
+            rc = make_room(db, leader->rep == NULL);
+        if (rc || leader->rep == NULL) {
+            dequeue(db, leader);
+            finish_writers(leader, rc);
+            wake_head(db);
+            return;
         }
     }
-    finish_group(db, leader, last, rc);
+    unsigned slot = db->pipe_tail ? (db->pipe_tail->slot + 1) % DB_PIPE_MAX : 0;
+    struct writer *last = build_group(db, leader, &db->pipe_bufs[slot], &rc);
+    if (rc) {
+        dequeue(db, leader);
+        finish_writers(leader, rc);
+        wake_head(db);
+        return;
+    }
+    dequeue(db, last);
+    struct group g = {0};
+    push_group(db, &g, leader, last, slot);
+    append_group(db, &g);
+    if (!leader->done)
+        await_group(db, &g, leader);
 }
 
-/* Queues a writer and waits for its turn or its group's result. */
+/* Queues a writer and waits for its turn to lead or for its group's
+ * result. A head leads once the log is free and the pipe has a slot. */
 static int queue_writer(struct ppdb_db *db, struct writer *wp)
 {
     struct writer w = *wp;
@@ -358,7 +570,7 @@ static int queue_writer(struct ppdb_db *db, struct writer *wp)
     else
         db->wq_head = &w;
     db->wq_tail = &w;
-    while (!w.done && db->wq_head != &w)
+    while (!w.done && (db->wq_head != &w || db->log_busy || db->pipe_len >= DB_PIPE_MAX))
         pthread_cond_wait(&w.cv, &db->mu);
     if (!w.done)
         lead(db, &w);

@@ -29,6 +29,24 @@ struct writer {
     struct writer *next;
 };
 
+/* A group commit between its log append and its acknowledgement; lives on
+ * its leader's stack, queued on the db's pipe (oldest first). */
+#define DB_PIPE_MAX         16   /* groups in flight; a leader waits for a free slot */
+#define DB_SYNC_HOLD_MAX_US 1000 /* longest wait for writers to join a sync */
+struct group {
+    struct writer *first, *last; /* members, linked by writer.next */
+    unsigned slot;               /* db->pipe_bufs[slot] holds the record */
+    uint64_t seq;                /* sequence number of its first entry */
+    uint32_t count;              /* entries */
+    uint64_t members;            /* write calls */
+    uint64_t start_off, end_off; /* its record in the log */
+    bool sync;                   /* acknowledged only once a sync covers end_off */
+    bool appended;               /* the record is in the log (or failed: status) */
+    bool pending;                /* counted in db->unsynced_members */
+    int status;
+    struct group *next;
+};
+
 /* A live snapshot: a node of the db's list, oldest first (sequence numbers
  * are taken in increasing order, so appending keeps the list sorted). */
 #define DB_MAX_SNAPSHOTS (1u << 20) /* more live snapshots: PPDB_ELIMIT */
@@ -61,12 +79,28 @@ struct ppdb_db {
     pthread_mutex_t mu;
     pthread_cond_t bg_cv; /* background work finished a step, or bg_error was set */
     struct writer *wq_head, *wq_tail;
+    /* Group-commit pipeline (db.c): groups appended, waiting for a sync and
+     * their memtable insert, applied strictly in order. */
+    struct group *pipe_head, *pipe_tail;
+    unsigned pipe_len;
+    bool log_busy;       /* a leader is appending to the log */
+    bool sync_busy;      /* a log sync is running */
+    bool applying;       /* a thread is inserting the head group into mem */
+    int pipe_error;      /* a group in the pipe failed: the ones behind it fail */
+    uint64_t log_end;    /* end of the last complete append */
+    uint64_t synced_end; /* prefix made durable by a sync begun after its appends */
+    /* Sync batching: after a sync, the next one waits (at most
+     * sync_hold_until_us) until as many synced writes are appended as there
+     * were around the last one: the writers it released come back. */
+    uint64_t unsynced_members; /* synced writes appended, not yet covered */
+    uint64_t sync_expect;      /* covered by the last sync + still pending then */
+    uint64_t sync_hold_until_us;
+    struct ppdb_buf pipe_bufs[DB_PIPE_MAX];
     struct memtable *mem;      /* mutable memtable (always set) */
     struct memtable *imm;      /* being flushed, or NULL */
     struct version *current;   /* live tables */
     struct wal_writer wal;     /* log of mem */
     uint64_t wal_good_size;    /* end of the last record acknowledged */
-    struct ppdb_buf group;     /* the leader's group record */
     _Atomic uint64_t last_seq; /* newest published sequence number */
     int bg_tasks;              /* background tasks queued or running (0 or 1) */
     bool closing;              /* close started: no new compactions */

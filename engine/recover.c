@@ -399,7 +399,8 @@ static void db_free(struct ppdb_db *db)
         ppdb_cache_free(db->cache);
     if (db->lock)
         db->fs->ops->unlock(db->fs, db->lock);
-    ppdb_buf_deinit(&db->group);
+    for (int i = 0; i < DB_PIPE_MAX; i++)
+        ppdb_buf_deinit(&db->pipe_bufs[i]);
     pthread_cond_destroy(&db->bg_cv);
     pthread_mutex_destroy(&db->mu);
     ppdb_free(db->dir);
@@ -413,7 +414,8 @@ static void setup(struct ppdb_db *db, struct ppdb_fs *fs, const struct ppdb_db_o
     db->lg = o->logger ? o->logger : ppdb_logger_default();
     pthread_mutex_init(&db->mu, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
-    ppdb_buf_init(&db->group);
+    for (int i = 0; i < DB_PIPE_MAX; i++)
+        ppdb_buf_init(&db->pipe_bufs[i]);
     atomic_init(&db->last_seq, 0);
     ppdb_table_options_default(&db->topts);
     db->topts.block_size = (uint32_t)o->block_bytes;
@@ -497,7 +499,8 @@ int ppdb_db_close(struct ppdb_db *db)
     if (!db)
         return 0;
     pthread_mutex_lock(&db->mu);
-    PPDB_ASSERT(db->wq_head == NULL); /* no write may run concurrently with close */
+    /* no write may run concurrently with close */
+    PPDB_ASSERT(db->wq_head == NULL && db->pipe_len == 0);
     db->closing = true;
     while (db->bg_tasks > 0)
         pthread_cond_wait(&db->bg_cv, &db->mu);
