@@ -18,6 +18,10 @@
  * they would overlap more than 10 tables' worth of level L+2 (grandparents),
  * and only between user keys, so a user key lives in one table per level.
  * A single input table with nothing to merge below is moved, not rewritten.
+ * A manual compaction (compact_range) compacts each level in range into the
+ * next, then rewrites the deepest level in place (in_place: outputs go to
+ * the inputs' level), in runs of adjacent tables marked may_drop, so old
+ * entries kept there for since-released snapshots do not linger.
  *
  * What a compaction keeps (keep_entry): for each user key, entries come best
  * first. Entries above the smallest live snapshot (db_smallest_snapshot:
@@ -112,9 +116,18 @@ int db_write_table(struct ppdb_db *db, struct memtable *m, struct vfile **f_out)
     struct out_table o;
     int rc = out_open(db, &o);
     struct mem_iter it;
-    for (mem_iter_first(&it, m); !rc && mem_iter_valid(&it); mem_iter_next(&it))
-        rc = ppdb_table_builder_add(o.b, it.node->ikey, it.node->iklen, mem_iter_value(&it),
-                                    it.node->vlen);
+    struct ppdb_ikey k, prev = {0};
+    bool may_drop = false;
+    for (mem_iter_first(&it, m); !rc && mem_iter_valid(&it); mem_iter_next(&it)) {
+        rc = ppdb_ikey_decode(it.node->ikey, it.node->iklen, &k);
+        if (!rc && (k.type != PPDB_VT_VALUE ||
+                    (prev.ukey && ppdb_ukey_cmp(k.ukey, k.ulen, prev.ukey, prev.ulen) == 0)))
+            may_drop = true;
+        prev = k;
+        if (!rc)
+            rc = ppdb_table_builder_add(o.b, it.node->ikey, it.node->iklen, mem_iter_value(&it),
+                                        it.node->vlen);
+    }
     if (rc) {
         out_abandon(db, &o);
         return rc;
@@ -122,6 +135,7 @@ int db_write_table(struct ppdb_db *db, struct memtable *m, struct vfile **f_out)
     struct vfile *f;
     if ((rc = out_finish(db, &o, &f)) != 0)
         return rc;
+    f->may_drop = may_drop;
     /* The new name must survive a crash before the manifest names it. */
     if ((rc = db->fs->ops->sync_dir(db->fs, db->dir)) != 0) {
         vfile_unref(f);
@@ -183,7 +197,8 @@ static int flush_imm(struct ppdb_db *db)
 /* ---------------------------------------------------------------- picking */
 
 struct compaction {
-    int level; /* inputs from level and level + 1; outputs to level + 1 */
+    int level;     /* inputs from level and level + 1; outputs to level + 1 */
+    bool in_place; /* a bottom-level rewrite: inputs from level only, outputs to it */
     struct vfile **in[2];
     size_t nin[2];
     struct vfile **grand;
@@ -338,10 +353,15 @@ static bool tombstone_old_enough(const struct ppdb_db *db, uint64_t version, int
     return (uint64_t)(now_ms - written_ms) >= db->opts.tombstone_grace_ms;
 }
 
+static int out_level(const struct compaction *c)
+{
+    return c->in_place ? c->level : c->level + 1;
+}
+
 /* No level below the output holds ukey. */
 static bool bottom_for_key(const struct compaction *c, const uint8_t *ukey, size_t ulen)
 {
-    for (int l = c->level + 2; l < PPDB_NUM_LEVELS; l++) {
+    for (int l = out_level(c) + 1; l < PPDB_NUM_LEVELS; l++) {
         size_t i = version_find_file(c->v, l, ukey, ulen);
         if (i >= c->v->nfiles[l])
             continue;
@@ -368,6 +388,7 @@ struct run {
     size_t grand_i;
     uint64_t grand_bytes;
     uint64_t dropped;
+    bool out_may_drop; /* the open output holds what a later compaction may drop */
 };
 
 enum keep { KEEP_DROP = 0, KEEP_AS_IS = 1, KEEP_AS_TOMBSTONE = 2 };
@@ -383,8 +404,7 @@ static enum keep keep_entry(struct run *r, const struct ppdb_ikey *k, const uint
         return KEEP_AS_IS; /* a snapshot below it may still need older entries */
     r->winner_seen = true;
     bool expired = entry_expired(k->type, val, vlen, r->now_ms);
-    if ((expired || k->type == PPDB_VT_DEL) &&
-        tombstone_old_enough(r->db, k->version, r->now_ms) &&
+    if ((expired || k->type == PPDB_VT_DEL) && tombstone_old_enough(r->db, k->version, r->now_ms) &&
         bottom_for_key(r->c, k->ukey, k->ulen))
         return KEEP_DROP;
     return expired ? KEEP_AS_TOMBSTONE : KEEP_AS_IS;
@@ -417,6 +437,7 @@ static int finish_output(struct run *r)
     int rc = out_finish(r->db, &r->out, &f);
     if (rc)
         return rc;
+    f->may_drop = r->out_may_drop;
     struct vfile **a = ppdb_realloc(r->outputs, (r->nout + 1) * sizeof(*a));
     if (!a) {
         atomic_store(&f->obsolete, true);
@@ -444,7 +465,12 @@ static int emit(struct run *r, const uint8_t *key, size_t klen, const uint8_t *v
         if (rc)
             out_abandon(r->db, &r->out);
         r->out_open = rc == 0;
+        r->out_may_drop = false;
     }
+    /* an older entry of a key kept for a snapshot, a tombstone or an
+     * expiring value: a later compaction may drop something here */
+    if (!new_key || k->type != PPDB_VT_VALUE)
+        r->out_may_drop = true;
     return rc ? rc : ppdb_table_builder_add(r->out.b, key, klen, val, vlen);
 }
 
@@ -566,7 +592,7 @@ static int run_compaction(struct ppdb_db *db, struct compaction *c)
         rc = db->fs->ops->sync_dir(db->fs, db->dir);
     uint64_t written = 0;
     for (size_t i = 0; !rc && i < r.nout; i++) {
-        rc = edit_add_file(&e, c->level + 1, r.outputs[i]);
+        rc = edit_add_file(&e, out_level(c), r.outputs[i]);
         written += r.outputs[i]->size;
     }
     if (!rc)
@@ -654,28 +680,50 @@ static bool in_manual_range(const struct manual_compaction *m, struct vfile *f)
     return !(m->has_end && ppdb_ukey_cmp(s, sl, m->end.data, m->end.len) > 0);
 }
 
+/* The inputs of one step at m->level: every table in range; at the bottom
+ * level (rewritten in place), a run of at most MANUAL_BOTTOM_FILES adjacent
+ * tables in range that may hold droppable entries and that this compaction
+ * did not write (numbered from m->first_new_file). The run stops at a table
+ * left out, so the outputs cannot overlap it. */
+#define MANUAL_BOTTOM_FILES 10
+static int manual_inputs(const struct manual_compaction *m, struct compaction *c, bool bottom)
+{
+    for (size_t i = 0; i < c->v->nfiles[m->level]; i++) {
+        struct vfile *f = c->v->files[m->level][i];
+        bool take =
+            in_manual_range(m, f) && (!bottom || (f->may_drop && f->number < m->first_new_file));
+        if (!take && bottom && c->nin[0] > 0)
+            break;
+        if (!take)
+            continue;
+        if (bottom && c->nin[0] >= MANUAL_BOTTOM_FILES)
+            break;
+        struct vfile **a = ppdb_realloc(c->in[0], (c->nin[0] + 1) * sizeof(*a));
+        if (!a)
+            return PPDB_ENOMEM;
+        (c->in[0] = a)[c->nin[0]++] = f;
+    }
+    return 0;
+}
+
 /* One step of a manual compaction: the files of m->level in range and the
- * overlapping ones below; the next level once none is left. */
+ * overlapping ones below; the next level once none is left. Last, the
+ * bottom level (m->max_level) is rewritten in place, so what it kept for
+ * snapshots since released, and tombstones now old enough, go too. */
 static int manual_step(struct ppdb_db *db, struct manual_compaction *m)
 {
-    while (m->level < m->max_level) {
+    while (m->level <= m->max_level) {
+        bool bottom = m->level == m->max_level;
         struct compaction c;
         compaction_init(db, &c, m->level);
-        int rc = 0;
-        for (size_t i = 0; !rc && i < c.v->nfiles[m->level]; i++) {
-            struct vfile *f = c.v->files[m->level][i];
-            if (!in_manual_range(m, f))
-                continue;
-            struct vfile **a = ppdb_realloc(c.in[0], (c.nin[0] + 1) * sizeof(*a));
-            if (!a)
-                rc = PPDB_ENOMEM;
-            else
-                (c.in[0] = a)[c.nin[0]++] = f;
-        }
-        if (!rc && c.nin[0] && m->level == 0)
+        c.in_place = bottom;
+        int rc = manual_inputs(m, &c, bottom);
+        if (!rc && c.nin[0] && m->level == 0 && !bottom)
             rc = expand_l0(&c);
+        if (!rc && c.nin[0] && !bottom)
+            rc = add_lower(&c);
         /* Never a move: a manual compaction is asked to rewrite (and drop). */
-        if (!rc && c.nin[0] && (rc = add_lower(&c)) == 0)
+        if (!rc && c.nin[0])
             rc = run_compaction(db, &c);
         bool did = c.nin[0] > 0;
         compaction_free(&c);
@@ -739,6 +787,7 @@ static int wait_manual(struct ppdb_db *db, struct manual_compaction *m)
     while (db->manual) /* one manual compaction at a time */
         pthread_cond_wait(&db->bg_cv, &db->mu);
     db->manual = m;
+    m->first_new_file = atomic_load(&db->vs.next_file);
     m->max_level = 0;
     for (int l = 1; l < PPDB_NUM_LEVELS; l++)
         if (db->current->nfiles[l])

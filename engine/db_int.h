@@ -57,8 +57,9 @@ struct ppdb_snapshot {
 
 /* A ppdb_db_compact_range in progress (lives on the caller's stack). */
 struct manual_compaction {
-    int level;     /* level being compacted into level + 1 */
-    int max_level; /* stop before compacting this level */
+    int level;               /* level being compacted into level + 1 */
+    int max_level;           /* the bottom: rewritten in place, last */
+    uint64_t first_new_file; /* tables numbered from here were written by it */
     struct ppdb_buf begin, end;
     bool has_begin, has_end;
     bool done;

@@ -211,6 +211,10 @@ struct vfile {
     struct ppdb_buf largest;  /* largest internal key */
     atomic_int refs;
     bool compacting; /* an input of a running compaction (under db mu) */
+    /* It may hold entries a compaction could drop later: several entries of
+     * one user key (kept for a snapshot), tombstones or expiring values.
+     * Known for tables written since open; true for the others. */
+    bool may_drop;
     /* Set once an installed edit removed the file: the last unref deletes
      * it (no live version names it any more). */
     atomic_bool obsolete;

@@ -297,8 +297,13 @@ void ppdb_db_get_stats(struct ppdb_db *db, struct ppdb_db_stats *out);
 
 /* Compacts the tables holding user keys in [begin, end] (NULL = unbounded
  * on that side) down the levels, dropping what compaction may drop, and
- * returns once done (or with the error that stopped it). Flushes the
- * memtable first. Blocks for as long as the work takes. */
+ * returns once done (or with the error that stopped it). The deepest level
+ * holding tables is rewritten in place too, table by table where it may
+ * hold something droppable (older entries kept for snapshots since
+ * released, tombstones, expiring values; any table from before the open),
+ * so a full compaction after the last snapshot is released leaves one
+ * entry per key. Flushes the memtable first. Blocks for as long as the
+ * work takes. */
 int ppdb_db_compact_range(struct ppdb_db *db, const void *begin, size_t blen, const void *end,
                           size_t elen);
 

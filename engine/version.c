@@ -115,6 +115,7 @@ struct vfile *vfile_new(uint64_t number, uint64_t size, uint64_t max_version, ui
     f->size = size;
     f->max_version = max_version;
     f->max_seq = max_seq;
+    f->may_drop = true; /* unknown: the writer of a new table clears it */
     ppdb_buf_init(&f->smallest);
     ppdb_buf_init(&f->largest);
     atomic_init(&f->refs, 1);
