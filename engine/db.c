@@ -354,24 +354,37 @@ static void complete_head(struct ppdb_db *db, int rc)
 }
 
 /* mu held: applies ready groups in pipe order, unless another thread is
- * applying (it goes on with the ones that become ready meanwhile). */
+ * applying (it goes on with the ones that become ready meanwhile). The run
+ * of ready groups at the head is inserted in one stretch without the mutex
+ * (only the applier pops groups, so the run stays put), then acknowledged
+ * together. */
 static void drive_pipe(struct ppdb_db *db)
 {
     while (!db->applying && db->pipe_head && group_ready(db, db->pipe_head)) {
-        struct group *g = db->pipe_head;
-        int rc = g->status ? g->status : db->pipe_error;
-        if (!rc) {
-            struct memtable *mem = db->mem;
-            const struct ppdb_buf *b = &db->pipe_bufs[g->slot];
-            db->applying = true;
-            pthread_mutex_unlock(&db->mu);
-            rc = batch_rep_iterate(b->data, b->len, insert_cb, mem);
-            pthread_mutex_lock(&db->mu);
-            db->applying = false;
-            if (rc)
-                db_set_error(db, rc, "memtable insert failed; writes stopped");
+        int rc = db->pipe_head->status ? db->pipe_head->status : db->pipe_error;
+        if (rc) {
+            complete_head(db, rc);
+            continue;
         }
-        complete_head(db, rc);
+        unsigned n = 0, ok = 0;
+        for (struct group *g = db->pipe_head; g && group_ready(db, g) && !g->status; g = g->next)
+            n++; /* at most DB_PIPE_MAX */
+        struct memtable *mem = db->mem;
+        db->applying = true;
+        pthread_mutex_unlock(&db->mu);
+        for (struct group *g = db->pipe_head; !rc && ok < n; g = g->next) {
+            const struct ppdb_buf *b = &db->pipe_bufs[g->slot];
+            rc = batch_rep_iterate(b->data, b->len, insert_cb, mem);
+            ok += rc == 0;
+        }
+        pthread_mutex_lock(&db->mu);
+        db->applying = false;
+        while (ok-- > 0)
+            complete_head(db, 0);
+        if (rc) {
+            db_set_error(db, rc, "memtable insert failed; writes stopped");
+            complete_head(db, rc);
+        }
     }
 }
 
