@@ -17,8 +17,9 @@
  * Invariants: module ranges never overlap within a table; every handle the
  * node opened is closed by ppdb_node_free. The endpoint may outlive the
  * node by the time its closing connections take to release their memory
- * (env callbacks); on a crashed simulated env no callback comes any more
- * and the endpoint is abandoned, like the memory of a dead process.
+ * (env callbacks). On a crashed simulated env no callback comes any more:
+ * ppdb_node_drop reclaims everything at once instead, as an OS reclaims a
+ * dead process (ppdb_stream_ep_drop; pending requests vanish silently).
  */
 #include "node_int.h"
 
@@ -205,15 +206,27 @@ int ppdb_node_reply(struct ppdb_node *n, const struct ppdb_node_req *req, uint32
 
 /* One outgoing request in flight (push/pull is rare: one allocation each). */
 struct node_call {
+    struct node_call *prev, *next; /* n->calls */
     struct ppdb_node *n;
     uint32_t reply_type;
     ppdb_swim_sync_done_cb cb;
     void *cb_data;
 };
 
+static void call_unlink(struct node_call *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->n->calls = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+}
+
 static void call_reply_cb(void *data, int status, const struct ppdb_envelope *reply)
 {
     struct node_call c = *(struct node_call *)data;
+    call_unlink(data);
     ppdb_free(data);
     if (c.n->freeing)
         return; /* the endpoint is closing under a node being freed */
@@ -232,9 +245,15 @@ static int node_request(struct ppdb_node *n, const struct ppdb_addr *to, uint32_
     *c = (struct node_call){.n = n, .reply_type = reply_type, .cb = cb, .cb_data = cb_data};
     int rc =
         ppdb_stream_request(&n->sep->ep, to, type, body, len, timeout_ms, call_reply_cb, c, NULL);
-    if (rc)
+    if (rc) {
         ppdb_free(c);
-    return rc;
+        return rc;
+    }
+    c->next = n->calls;
+    if (n->calls)
+        n->calls->prev = c;
+    n->calls = c;
+    return 0;
 }
 
 /* Frees the endpoint once its closing connections have released their
@@ -247,7 +266,8 @@ static void ep_reap_cb(struct ppdb_timer *t)
         ppdb_free(e);
         return;
     }
-    /* a crashed env refuses timers: no callback will come, abandon */
+    /* a crashed env refuses this timer: its node must be freed with
+     * ppdb_node_drop, which reclaims the endpoint at once */
     (void)ppdb_env_timer_arm(e->ep.env, &e->reap_timer, 100);
 }
 
@@ -435,12 +455,27 @@ int ppdb_node_leave(struct ppdb_node *n, ppdb_node_done_cb cb, void *data)
     return ppdb_swim_leave(&n->swim, cb, data);
 }
 
-void ppdb_node_free(struct ppdb_node *n)
+/* The env died: the endpoint's memory is reclaimed at once, and with it
+ * the requests in flight, whose callbacks never run: free their calls. */
+static void drop_streams(struct ppdb_node *n)
 {
-    if (!n)
+    struct node_ep *e = n->sep;
+    if (!e)
         return;
-    n->freeing = true;
-    close_streams(n);
+    PPDB_ASSERT(!ppdb_timer_armed(&e->reap_timer));
+    if (e->live)
+        ppdb_stream_ep_drop(&e->ep);
+    ppdb_free(e);
+    n->sep = NULL;
+    while (n->calls) {
+        struct node_call *c = n->calls;
+        call_unlink(c);
+        ppdb_free(c);
+    }
+}
+
+static void free_rest(struct ppdb_node *n)
+{
     if (n->swim_live)
         ppdb_swim_deinit(&n->swim);
     if (n->udp)
@@ -450,6 +485,25 @@ void ppdb_node_free(struct ppdb_node *n)
     ppdb_free(n->dgram_mods);
     ppdb_free(n->stream_mods);
     ppdb_free(n);
+}
+
+void ppdb_node_free(struct ppdb_node *n)
+{
+    if (!n)
+        return;
+    n->freeing = true;
+    close_streams(n);
+    PPDB_ASSERT(n->calls == NULL); /* the close failed every request */
+    free_rest(n);
+}
+
+void ppdb_node_drop(struct ppdb_node *n)
+{
+    if (!n)
+        return;
+    n->freeing = true;
+    drop_streams(n);
+    free_rest(n);
 }
 
 /* ------------------------------------------------------------ queries */

@@ -169,6 +169,10 @@ int ppdb_node_leave(struct ppdb_node *n, ppdb_node_done_cb cb, void *data);
 /* Closes every handle and frees the node. Safe at any time (a pending
  * leave's callback is not called). */
 void ppdb_node_free(struct ppdb_node *n);
+/* Frees a node whose env died and will never call back again (a crashed
+ * simulated node): memory only, no env callback awaited (stream endpoint
+ * via ppdb_stream_ep_drop; pending request callbacks never run). */
+void ppdb_node_drop(struct ppdb_node *n);
 
 /* Calls cb for every member in the table (self included), in table order.
  * Returns the number of members visited. */

@@ -243,8 +243,12 @@ static int nodes_add(struct runner *r)
 
 static void runner_free(struct runner *r)
 {
-    for (uint32_t i = 0; r->nodes && i < r->cap; i++)
-        ppdb_node_free(r->nodes[i].node);
+    for (uint32_t i = 0; r->nodes && i < r->cap; i++) {
+        if (r->nodes[i].crashed)
+            ppdb_node_drop(r->nodes[i].node); /* its env will never call back */
+        else
+            ppdb_node_free(r->nodes[i].node);
+    }
     if (r->sim) {
         for (uint32_t i = 0; r->nodes && i < r->cap; i++)
             if (r->nodes[i].paused)
@@ -321,10 +325,10 @@ static int act_node(struct runner *r, uint8_t op, uint32_t i, uint64_t dur_ms)
         e = ppdb_sim_node_crash(r->sim, i);
         ppdb_memcheck_crashed(r->chk, i, now);
         rc->up = false;
-        rc->crashed = true;
+        rc->crashed = e == 0; /* what decides drop or free of its node */
         break;
     case PPDB_SCN_RESTART:
-        ppdb_node_free(rc->node); /* the crashed env only frees */
+        ppdb_node_drop(rc->node); /* the crashed env never calls back */
         rc->node = NULL;
         e = ppdb_sim_node_restart(r->sim, i);
         rc->crashed = false;

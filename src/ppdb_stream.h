@@ -355,6 +355,7 @@ struct ppdb_stream_ep {
     struct ppdb_stream_conn **conns; /* live, in creation order; opt.max_conns slots */
     uint32_t nconns;
     uint32_t live; /* conns whose memory is not freed yet (closing ones too) */
+    struct ppdb_stream_conn *owned; /* those `live` conns, a list (stream.c) */
     uint64_t next_conn_id;
     uint64_t next_request_id;
     bool closing;
@@ -374,6 +375,13 @@ int ppdb_stream_ep_listen(struct ppdb_stream_ep *ep, const struct ppdb_addr *bin
 void ppdb_stream_ep_close(struct ppdb_stream_ep *ep);
 bool ppdb_stream_ep_idle(const struct ppdb_stream_ep *ep);
 void ppdb_stream_ep_deinit(struct ppdb_stream_ep *ep);
+/* Frees the memory of every connection (live and closing) and the
+ * endpoint's own, without calling into the env and without running any
+ * application callback: pending requests are dropped silently. Only for an
+ * env that will never call back again (a crashed simulated node, whose
+ * timers are already disarmed); the env reclaims its own handles. Replaces
+ * close + deinit; ep is unusable afterwards. */
+void ppdb_stream_ep_drop(struct ppdb_stream_ep *ep);
 
 /* Sends a request to addr (connecting or reusing its connection) and calls
  * cb exactly once, unless this returns an error. timeout_ms 0: the default.

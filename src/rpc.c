@@ -57,6 +57,20 @@ void rpc_fail_all(struct ppdb_stream_conn *c, int status)
     PPDB_ASSERT(c->reqs_head == NULL);
 }
 
+void rpc_drop_all(struct ppdb_stream_conn *c)
+{
+    uint32_t bound = c->inflight;
+    for (uint32_t i = 0; i < bound && c->reqs_head; i++) {
+        struct stream_req *r = c->reqs_head;
+        PPDB_ASSERT(!ppdb_timer_armed(&r->timer)); /* the env is dead: nothing armed */
+        c->reqs_head = r->next;
+        c->inflight--;
+        ppdb_free(r);
+    }
+    PPDB_ASSERT(c->reqs_head == NULL);
+    c->reqs_tail = NULL;
+}
+
 void rpc_complete(struct ppdb_stream_conn *c, const struct ppdb_envelope *reply)
 {
     for (struct stream_req *r = c->reqs_head; r; r = r->next) {

@@ -111,6 +111,12 @@ static void conn_free(struct ppdb_stream_conn *c)
     ppdb_buf_deinit(&c->rbuf);
     ppdb_buf_deinit(&c->batch);
     drop_spares(c);
+    if (c->owned_prev)
+        c->owned_prev->owned_next = c->owned_next;
+    else
+        ep->owned = c->owned_next;
+    if (c->owned_next)
+        c->owned_next->owned_prev = c->owned_prev;
     sodium_memzero(c, sizeof(*c));
     ppdb_free(c);
     PPDB_ASSERT_CMP(ep->live, >, 0);
@@ -146,6 +152,10 @@ static struct ppdb_stream_conn *conn_new(struct ppdb_stream_ep *ep, bool inbound
     c->last_active_ms = ppdb_env_mono_ms(ep->env);
     ep->conns[ep->nconns++] = c;
     ep->live++;
+    c->owned_next = ep->owned;
+    if (ep->owned)
+        ep->owned->owned_prev = c;
+    ep->owned = c;
     (void)ppdb_env_timer_arm(ep->env, &c->hs_timer, ep->opt.handshake_timeout_ms);
     return c;
 }
@@ -848,6 +858,29 @@ void ppdb_stream_ep_deinit(struct ppdb_stream_ep *ep)
     PPDB_ASSERT_CMP(ep->live, ==, 0);
     ppdb_free(ep->conns);
     ep->conns = NULL;
+}
+
+/* The env is dead (a crashed simulated node): reclaim memory only. Every
+ * timer must already be disarmed (the simulator removes a crashed node's
+ * timers from its queue), or a heap would keep pointers into freed memory. */
+void ppdb_stream_ep_drop(struct ppdb_stream_ep *ep)
+{
+    ep->closing = true;
+    ep->listener = NULL; /* the env's handle: the env reclaims it */
+    ep->nconns = 0;
+    uint32_t bound = ep->live;
+    for (uint32_t i = 0; i < bound && ep->owned; i++) {
+        struct ppdb_stream_conn *c = ep->owned;
+        PPDB_ASSERT(!ppdb_timer_armed(&c->hs_timer));
+        PPDB_ASSERT(!ppdb_timer_armed(&c->idle_timer));
+        PPDB_ASSERT(!ppdb_timer_armed(&c->flush_timer));
+        c->closing = true;
+        ppdb_stream_hs_wipe(&c->hs);
+        rpc_drop_all(c);
+        conn_free(c);
+    }
+    PPDB_ASSERT(ep->owned == NULL);
+    ppdb_stream_ep_deinit(ep);
 }
 
 void ppdb_stream_ep_stats(const struct ppdb_stream_ep *ep, struct ppdb_stream_stats *out)

@@ -13,7 +13,8 @@
  * env stream is closed; the memory is freed in the env's close callback
  * (or in connect_cb when the close raced a connect), never earlier, so a
  * pointer held across an application callback stays valid: callers check
- * `closing` after every callback.
+ * `closing` after every callback. The one exception is ppdb_stream_ep_drop,
+ * for an env that will never call back: it frees every connection at once.
  */
 #ifndef PPDB_STREAM_INT_H
 #define PPDB_STREAM_INT_H
@@ -37,6 +38,10 @@ struct stream_req {
 
 struct ppdb_stream_conn {
     struct ppdb_stream_ep *ep;
+    /* The endpoint's list of every connection not freed yet (ep->owned):
+     * linked in conn_new, unlinked in conn_free; what ppdb_stream_ep_drop
+     * walks. */
+    struct ppdb_stream_conn *owned_prev, *owned_next;
     struct ppdb_stream *s; /* NULL until connected */
     struct ppdb_addr addr;
     uint64_t id;
@@ -84,6 +89,8 @@ void conn_inbound_done(struct ppdb_stream_conn *c);
 
 /* rpc.c */
 void rpc_fail_all(struct ppdb_stream_conn *c, int status);
+/* Frees every pending request without calling back (ppdb_stream_ep_drop). */
+void rpc_drop_all(struct ppdb_stream_conn *c);
 /* A reply arrived: completes the request (or counts a late reply). */
 void rpc_complete(struct ppdb_stream_conn *c, const struct ppdb_envelope *reply);
 

@@ -12,7 +12,4 @@ ppdb_fuzz(fuzz_handshake SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz/fuzz_handshake.c
 if(TARGET ppdb_sim)
   ppdb_test(test_stream_sim SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/test_stream_sim.c
             LIBS ppdb_stream ppdb_sim LABELS sim TIMEOUT 120)
-  # A crashed simulated node's endpoint is abandoned like a killed process's
-  # memory, so leak detection is off for this one test.
-  set_tests_properties(test_stream_sim PROPERTIES ENVIRONMENT ASAN_OPTIONS=detect_leaks=0)
 endif()

@@ -26,6 +26,7 @@ struct mw_node {
     struct ppdb_identity idn;
     struct ppdb_node *node;
     bool up;
+    bool crashed; /* its env will never call back: ppdb_node_drop, not free */
 };
 
 struct mw {
@@ -116,22 +117,23 @@ static inline void mw_start(struct mw *w, uint32_t i, uint32_t seed)
     mw_start_seeds(w, i, &seed, 1);
 }
 
-/* True when node i's stream endpoint holds no connection. A crashed
- * simulated env runs no callback any more, so stream memory held at the
- * crash is abandoned like a dead process's; the tests that check for leaks
- * crash nodes between push/pulls (failure detection is datagram-only). */
-static inline bool mw_streams_idle(struct mw *w, uint32_t i)
-{
-    struct ppdb_node_stats st;
-    ppdb_node_stats(w->nodes[i].node, &st);
-    return st.stream_conns == 0;
-}
-
 static inline void mw_crash(struct mw *w, uint32_t i)
 {
     CHECK_OK(ppdb_sim_node_crash(w->sim, i));
     ppdb_memcheck_crashed(w->chk, i, ppdb_sim_now_ms(w->sim));
     w->nodes[i].up = false;
+    w->nodes[i].crashed = true;
+}
+
+/* Frees node i: a crashed one's memory is reclaimed at once (its env never
+ * calls back), a live one closes its handles. */
+static inline void mw_free_node(struct mw *w, uint32_t i)
+{
+    if (w->nodes[i].crashed)
+        ppdb_node_drop(w->nodes[i].node);
+    else
+        ppdb_node_free(w->nodes[i].node);
+    w->nodes[i].node = NULL;
 }
 
 /* Runs until converged (checked every step_ms) or limit_ms; returns the
@@ -204,7 +206,7 @@ static inline void mw_print_stats(struct mw *w, const char *label)
 static inline void mw_free(struct mw *w)
 {
     for (uint32_t i = 0; i < w->n; i++)
-        ppdb_node_free(w->nodes[i].node);
+        mw_free_node(w, i);
     /* let stream closes finish: their memory is released by env callbacks */
     CHECK_OK(ppdb_sim_run_for(w->sim, 1000));
     ppdb_sim_free(w->sim);
