@@ -11,8 +11,8 @@
  * share a per-fd `struct fd_poll` that polls the union of their events.
  *
  * What it does: publishes the env's one announcement as a `_ppdb._udp`
- * service (renamed with avahi_alternative_service_name on a collision and
- * re-registered), browses the requested types, resolves every instance it
+ * service (on a name collision renamed "NAME #K", K drawn from the
+ * announcement and the rename count, and re-registered), browses the requested types, resolves every instance it
  * sees, drops those whose TXT lacks the configured match entry (the cluster
  * key fingerprint), and hands the rest to the browse callback: up=true when
  * found or changed, up=false when the daemon reports it gone. Discovery
@@ -351,12 +351,28 @@ static void timeout_free(AvahiTimeout *t)
 
 static void publish(struct ppdb_disc *d);
 
+/* Avahi's alternative names ("x #2", "x #3", ...) are the same sequence on
+ * every host, so services that start together under one name collide, all
+ * rename to the same next name, and collide again, round after round. The
+ * suffix here is drawn from this announcement (its TXT carries the node id
+ * and its port) and the rename count, so colliding hosts part at once. */
 static void rename_service(struct ppdb_disc *d)
 {
-    char *alt = avahi_alternative_service_name(d->name);
-    if (alt) {
+    uint64_t h = ppdb_hash64(&d->renames, sizeof(d->renames), d->svc.addr.port);
+    for (uint32_t i = 0; i < d->svc.txt_count; i++)
+        h = ppdb_hash64(d->svc.txt[i], strlen(d->svc.txt[i]), h);
+    char alt[AVAHI_LABEL_MAX];
+    const char *base = d->svc.name[0] ? d->svc.name : DEFAULT_SVC_NAME;
+    int room = (int)sizeof(alt) - 8; /* " #" and up to 5 digits */
+    snprintf(alt, sizeof(alt), "%.*s #%u", room, base, (unsigned)(2 + h % 65534));
+    if (avahi_is_valid_service_name(alt)) {
         snprintf(d->name, sizeof(d->name), "%s", alt);
-        avahi_free(alt);
+    } else {
+        char *next = avahi_alternative_service_name(d->name);
+        if (next) {
+            snprintf(d->name, sizeof(d->name), "%s", next);
+            avahi_free(next);
+        }
     }
     d->renames++;
     d->st.name_collisions++;
@@ -509,15 +525,25 @@ static void resolved(struct found *f, const AvahiAddress *a, uint16_t port, Avah
     if (addr_from_avahi(a, port, &svc.addr) < 0)
         return; /* a link-local IPv6 record; the IPv4 one arrives on its own */
     service_from_result(&svc, f->name, txt);
+    /* The resolver stays open in both cases: a service name can change
+     * owner (names collide and one side renames, a host leaves and another
+     * takes its name), and the resolver reports the new owner's records. */
     if (d->match[0] && !ppdb_service_txt_has(&svc, d->match)) {
-        d->st.filtered++;
-        f->filtered = true;
-        PPDB_LOG(d->log, PPDB_LOG_DEBUG, COMP, "service of another mesh ignored", "name=\"%s\"",
-                 f->name);
-        avahi_service_resolver_free(f->r); /* keep the entry: no second resolve */
-        f->r = NULL;
+        if (!f->filtered) {
+            d->st.filtered++;
+            f->filtered = true;
+            PPDB_LOG(d->log, PPDB_LOG_DEBUG, COMP, "service of another mesh ignored",
+                     "name=\"%s\"", f->name);
+        }
+        if (f->delivered) { /* the name now belongs to another mesh */
+            struct ppdb_service gone = f->svc;
+            f->delivered = false;
+            d->st.removed++;
+            f->b->cb(f->b->data, &gone, false);
+        }
         return;
     }
+    f->filtered = false;
     if (f->delivered && memcmp(&svc, &f->svc, sizeof(svc)) == 0)
         return;
     f->svc = svc;
