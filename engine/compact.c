@@ -185,6 +185,7 @@ static int flush_imm(struct ppdb_db *db)
         return rc;
     install(db, v);
     db->imm = NULL;
+    atomic_store_explicit(&db->imm_waiting, false, memory_order_relaxed);
     db->stats.flushes++;
     db->stats.flush_bytes += bytes;
     pthread_mutex_unlock(&db->mu);
@@ -474,10 +475,28 @@ static int emit(struct run *r, const uint8_t *key, size_t klen, const uint8_t *v
     return rc ? rc : ppdb_table_builder_add(r->out.b, key, klen, val, vlen);
 }
 
+/* Called between entries of a compaction (mu NOT held): a memtable that
+ * filled up meanwhile is flushed at once, as writers may be waiting for
+ * it, instead of after the whole compaction. The compaction's edit is
+ * then applied on top of the version with the new level-0 table. */
+static int flush_between(struct ppdb_db *db)
+{
+    if (!atomic_load_explicit(&db->imm_waiting, memory_order_acquire))
+        return 0;
+    pthread_mutex_lock(&db->mu);
+    int rc = db->imm && !db->bg_error ? flush_imm(db) : 0;
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+}
+
 static int run_entries(struct run *r, struct iter *it)
 {
     int rc = 0;
+    unsigned n = 0;
     for (it->ops->seek_first(it); !rc && it->ops->valid(it); it->ops->next(it)) {
+        if ((++n & 255) == 0 && (rc = flush_between(r->db)) != 0)
+            break;
         size_t klen, vlen;
         const uint8_t *key = it->ops->key(it, &klen);
         const uint8_t *val = it->ops->value(it, &vlen);
@@ -551,11 +570,13 @@ static int edit_inputs(struct compaction *c, struct version_edit *e)
     return rc ? rc : edit_set_cpointer(e, c->level, last->largest.data, last->largest.len);
 }
 
-/* Logs e against c->v and installs the result (mu NOT held; returns held). */
-static int apply_edit(struct ppdb_db *db, struct compaction *c, struct version_edit *e)
+/* Logs e against the current version and installs the result (mu NOT
+ * held; returns held). Current is the compaction's version c->v plus the level-0 tables of any
+ * flush_between since c was picked: only this task changes current. */
+static int apply_edit(struct ppdb_db *db, struct version_edit *e)
 {
     struct version *v = NULL;
-    int rc = vset_log_and_apply(&db->vs, c->v, e, &v);
+    int rc = vset_log_and_apply(&db->vs, db->current, e, &v);
     pthread_mutex_lock(&db->mu);
     if (!rc)
         install(db, v);
@@ -598,7 +619,7 @@ static int run_compaction(struct ppdb_db *db, struct compaction *c)
     if (!rc)
         rc = edit_inputs(c, &e);
     if (!rc)
-        rc = apply_edit(db, c, &e); /* returns with mu held */
+        rc = apply_edit(db, &e); /* returns with mu held */
     else
         pthread_mutex_lock(&db->mu);
     for (size_t i = 0; i < r.nout; i++) {
@@ -644,7 +665,7 @@ static int move_file(struct ppdb_db *db, struct compaction *c)
         rc = edit_set_cpointer(&e, c->level, f->largest.data, f->largest.len);
     pthread_mutex_unlock(&db->mu);
     if (!rc)
-        rc = apply_edit(db, c, &e);
+        rc = apply_edit(db, &e);
     else
         pthread_mutex_lock(&db->mu);
     edit_deinit(&e);

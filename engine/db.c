@@ -137,6 +137,7 @@ static int switch_memtable(struct ppdb_db *db)
     nm->log_number = number;
     db->imm = db->mem;
     db->mem = nm;
+    atomic_store_explicit(&db->imm_waiting, true, memory_order_release);
     db_maybe_schedule(db);
     return db->bg_error;
 }

@@ -99,6 +99,7 @@ struct ppdb_db {
     struct ppdb_buf pipe_bufs[DB_PIPE_MAX];
     struct memtable *mem;      /* mutable memtable (always set) */
     struct memtable *imm;      /* being flushed, or NULL */
+    _Atomic bool imm_waiting;  /* imm != NULL: a running compaction flushes it first */
     struct version *current;   /* live tables */
     struct wal_writer wal;     /* log of mem */
     uint64_t wal_good_size;    /* end of the last record acknowledged */

@@ -15,6 +15,10 @@
 #include "engine_bench.h"
 #include "ppdb_engine.h"
 
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
 struct bench_kv {
     struct ppdb_fs *fs;
     struct ppdb_db *db;
@@ -53,8 +57,27 @@ static int ppdb_open(const struct bench_kv_config *cfg, struct bench_kv **kv_out
     return 0;
 }
 
+/* With PPDB_BENCH_STATS set, the engine's counters go to stderr at close
+ * (write stalls, compaction bytes): for diagnosis, not part of the report. */
+static void dump_stats(struct ppdb_db *db)
+{
+    struct ppdb_db_stats s;
+    ppdb_db_get_stats(db, &s);
+    fprintf(stderr,
+            "ppdb stats: writes=%" PRIu64 " groups=%" PRIu64 " flushes=%" PRIu64 " stalls=%" PRIu64
+            " stall_us=%" PRIu64 " l0_slowdowns=%" PRIu64 " l0_slowdown_us=%" PRIu64
+            " l0_stops=%" PRIu64 " l0_stop_us=%" PRIu64 " compactions=%" PRIu64 " trivial=%" PRIu64
+            " flush_bytes=%" PRIu64 " compact_read=%" PRIu64 " compact_write=%" PRIu64
+            " wamp=%.2f\n",
+            s.writes, s.groups, s.flushes, s.stalls, s.stall_us, s.l0_slowdowns, s.l0_slowdown_us,
+            s.l0_stops, s.l0_stop_us, s.compactions, s.trivial_moves, s.flush_bytes,
+            s.compact_read_bytes, s.compact_write_bytes, s.write_amplification);
+}
+
 static void ppdb_close(struct bench_kv *kv)
 {
+    if (getenv("PPDB_BENCH_STATS"))
+        dump_stats(kv->db);
     ppdb_db_close(kv->db);
     ppdb_fs_destroy(kv->fs);
     ppdb_free(kv);
