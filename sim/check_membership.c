@@ -9,6 +9,9 @@
  *
  * Invariants: alive_seen[o] == number of started, live subjects s != o with
  * view[o][s] == alive; every sample is recorded once per (survivor, crashed).
+ * A restart makes a node live again with empty views of its own; what
+ * others still say of its earlier life (incarnation < life_inc) is news of
+ * the past, never a false suspicion or death.
  */
 #include "check_membership.h"
 
@@ -28,6 +31,8 @@ struct node_rec {
     bool started, crashed, left, has_id;
     uint64_t crash_ms;
     uint64_t false_suspect_inc, false_dead_inc; /* last episode counted, + 1 */
+    uint64_t max_inc;                           /* highest incarnation seen in any change */
+    uint64_t life_inc; /* incarnations below this belong to an earlier life */
 };
 
 struct ppdb_memcheck {
@@ -162,11 +167,13 @@ void ppdb_memcheck_on_change(struct ppdb_memcheck *c, uint32_t observer,
     struct node_rec *sr = &c->nodes[s];
     uint8_t old = c->view[(size_t)observer * c->n + s];
     set_view(c, observer, s, (uint8_t)new_state);
+    if (inc > sr->max_inc)
+        sr->max_inc = inc;
     if (!is_live(&c->nodes[observer]))
         return;
     if (sr->crashed && new_state == PPDB_MEMBER_DEAD && old != PPDB_MEMBER_DEAD)
         add_sample(c, now_ms - sr->crash_ms);
-    else if (is_live(sr))
+    else if (is_live(sr) && inc >= sr->life_inc)
         count_false(c, sr, inc, new_state);
 }
 
@@ -208,6 +215,20 @@ void ppdb_memcheck_started(struct ppdb_memcheck *c, uint32_t index)
 {
     PPDB_ASSERT(index < c->n && !c->nodes[index].started);
     c->nodes[index].started = true;
+    for (uint32_t o = 0; o < c->n; o++)
+        if (o != index && c->view[(size_t)o * c->n + index] == PPDB_MEMBER_ALIVE)
+            c->alive_seen[o]++;
+}
+
+void ppdb_memcheck_restarted(struct ppdb_memcheck *c, uint32_t index)
+{
+    PPDB_ASSERT(index < c->n);
+    struct node_rec *r = &c->nodes[index];
+    PPDB_ASSERT(r->started && !is_live(r));
+    r->crashed = r->left = false;
+    r->life_inc = r->max_inc + 1;
+    memset(&c->view[(size_t)index * c->n], VIEW_NONE, c->n);
+    c->alive_seen[index] = 0;
     for (uint32_t o = 0; o < c->n; o++)
         if (o != index && c->view[(size_t)o * c->n + index] == PPDB_MEMBER_ALIVE)
             c->alive_seen[o]++;

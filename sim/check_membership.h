@@ -3,7 +3,7 @@
  *
  * A checker watches what every node believes about every other node (fed
  * by the node's member-change callback) and what the test did to the world
- * (crashes, graceful leaves), and measures:
+ * (crashes, graceful leaves, restarts), and measures:
  *
  *   - convergence: every live node knows every other live node as alive;
  *   - crash-to-dead time at every survivor (p50, p99, max) and the pairs
@@ -42,6 +42,11 @@ void ppdb_memcheck_on_forget(struct ppdb_memcheck *c, uint32_t observer,
 void ppdb_memcheck_crashed(struct ppdb_memcheck *c, uint32_t index, uint64_t now_ms);
 void ppdb_memcheck_left(struct ppdb_memcheck *c, uint32_t index, uint64_t now_ms);
 void ppdb_memcheck_started(struct ppdb_memcheck *c, uint32_t index);
+/* A crashed (or departed) node came back with the same id and a fresh
+ * member table: it is live again, its own views start empty, and news of
+ * its earlier life (incarnations up to the highest seen before) are not
+ * counted as false suspicions or deaths. */
+void ppdb_memcheck_restarted(struct ppdb_memcheck *c, uint32_t index);
 
 /* Every started, live node sees every other started, live node alive. */
 bool ppdb_memcheck_converged(const struct ppdb_memcheck *c);

@@ -335,6 +335,8 @@ static int act_node(struct runner *r, uint8_t op, uint32_t i, uint64_t dur_ms)
         rc->restarted = true;
         if (!e)
             e = node_start(r, i);
+        if (!e)
+            ppdb_memcheck_restarted(r->chk, i);
         break;
     case PPDB_SCN_PAUSE:
         e = ppdb_sim_node_pause(r->sim, i);

@@ -71,6 +71,13 @@ struct ppdb_sim_options {
     uint64_t egress_bytes_per_s;   /* per-node egress bandwidth; 0: unlimited (default) */
     uint32_t max_egress_queue_ms;  /* datagrams queued longer are dropped (default 1000) */
     uint32_t partition_connect_ms; /* a connect across a partition fails (ETIMEDOUT) after (3000) */
+    /* An open stream across a partition holds its segments (TCP retransmits
+     * them) and tries again every stream_retransmit_ms (1000); they flow
+     * again, in order, once the partition heals, or the connection times
+     * out at both ends (PPDB_ETIMEDOUT) when the oldest has waited
+     * stream_timeout_ms (120000; TCP_USER_TIMEOUT-like). */
+    uint32_t stream_retransmit_ms;
+    uint32_t stream_timeout_ms;
 };
 void ppdb_sim_options_default(struct ppdb_sim_options *o);
 
@@ -100,6 +107,8 @@ struct ppdb_sim_stats {
     uint64_t duplicated;        /* extra datagram copies sent */
     uint64_t reordered;         /* datagrams held back by the reorder draw */
     uint64_t connects_blocked;  /* connects failed by a partition */
+    uint64_t segments_stalled;  /* stream segments held by a partition (each once) */
+    uint64_t stream_timeouts;   /* connections timed out across a partition */
     uint64_t pauses, restarts;
     uint64_t deferred;    /* entries held while their node was paused */
     uint32_t events_live; /* world events allocated now */
@@ -170,8 +179,10 @@ bool ppdb_sim_node_paused(const struct ppdb_sim *sim, uint32_t index);
 /* Partitions. Every node is in a group (0 .. PPDB_SIM_MAX_GROUPS - 1,
  * default 0); a blocked (from group, to group) pair drops every datagram
  * sent that way (dropped_partition) and fails connects that way with
- * PPDB_ETIMEDOUT after partition_connect_ms. Streams already open keep
- * flowing (see docs/simulator.md). Blocking only one direction gives a
+ * PPDB_ETIMEDOUT after partition_connect_ms. Streams already open hold
+ * their segments that way, as TCP retransmits them: they flow again, in
+ * order, after the heal, or the connection times out at both ends after
+ * stream_timeout_ms (see the options). Blocking only one direction gives a
  * one-way partition. heal unblocks every pair and puts every node back in
  * group 0. Discovery ignores partitions. */
 #define PPDB_SIM_MAX_GROUPS 64u

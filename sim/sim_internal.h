@@ -32,18 +32,19 @@
 
 /* Event kinds, also folded into the trace hash: values are stable. */
 enum sim_kind {
-    SIM_EV_TIMER = 0,      /* a node's own timer (not a struct sim_event) */
-    SIM_EV_UDP = 1,        /* datagram arrives */
-    SIM_EV_SYN = 2,        /* connect request arrives at the listener's node */
-    SIM_EV_CONNECTED = 3,  /* connect finished (status) at the caller */
-    SIM_EV_DATA = 4,       /* stream segment arrives */
-    SIM_EV_FIN = 5,        /* orderly end of stream arrives */
-    SIM_EV_RST = 6,        /* reset arrives */
-    SIM_EV_WRITE_DONE = 7, /* a write completes at the writer */
-    SIM_EV_RESUME = 8,     /* read_start: deliver parked segments */
-    SIM_EV_CLOSE_DONE = 9, /* close: canceled writes, then close callback */
-    SIM_EV_DISCOVERY = 10, /* an announcement (or withdrawal) reaches a browser */
-    SIM_EV_WORK = 11,      /* a work_submit job runs and completes */
+    SIM_EV_TIMER = 0,       /* a node's own timer (not a struct sim_event) */
+    SIM_EV_UDP = 1,         /* datagram arrives */
+    SIM_EV_SYN = 2,         /* connect request arrives at the listener's node */
+    SIM_EV_CONNECTED = 3,   /* connect finished (status) at the caller */
+    SIM_EV_DATA = 4,        /* stream segment arrives */
+    SIM_EV_FIN = 5,         /* orderly end of stream arrives */
+    SIM_EV_RST = 6,         /* reset arrives */
+    SIM_EV_WRITE_DONE = 7,  /* a write completes at the writer */
+    SIM_EV_RESUME = 8,      /* read_start: deliver parked segments */
+    SIM_EV_CLOSE_DONE = 9,  /* close: canceled writes, then close callback */
+    SIM_EV_DISCOVERY = 10,  /* an announcement (or withdrawal) reaches a browser */
+    SIM_EV_WORK = 11,       /* a work_submit job runs and completes */
+    SIM_EV_RETRANSMIT = 12, /* a stream's segments held by a partition: try again */
 };
 
 struct sim_node;
@@ -62,7 +63,9 @@ struct sim_udp_event {
     uint8_t data[];
 };
 
-/* SYN, CONNECTED, FIN, RST, RESUME. `side` is the end it concerns. */
+/* SYN, CONNECTED, FIN, RST, RESUME, RETRANSMIT. `side` is the end it
+ * concerns; status: CONNECTED's result, or the error an RST delivers
+ * (0: PPDB_ECONNRESET). */
 struct sim_conn_event {
     struct sim_event ev;
     struct sim_conn *conn;
@@ -164,6 +167,7 @@ struct sim_end {
     bool read_ended; /* end of stream or reset delivered (or parked) */
     bool reset;      /* peer reset: writes fail */
     bool resume_armed;
+    bool retransmit_armed;
     ppdb_read_cb read_cb;
     void *read_data;
     struct ppdb_addr local, peer;
@@ -171,6 +175,10 @@ struct sim_end {
     size_t pending_bytes; /* written, not yet delivered */
     struct sim_data_event *wq_head, *wq_tail;
     struct sim_event *parked_head, *parked_tail;
+    /* inbound segments held while the path from the peer is partitioned,
+     * in arrival order, since stalled_since_ms (TCP retransmitting them) */
+    struct sim_event *stalled_head, *stalled_tail;
+    uint64_t stalled_since_ms;
 };
 
 struct sim_conn {

@@ -20,6 +20,16 @@
  * close callback runs. A segment reaching a closed or crashed end fails its
  * write with PPDB_ECONNRESET.
  *
+ * Partitions: a connect across one times out; an open stream keeps its
+ * segments, as TCP retransmits them. A segment arriving over a blocked
+ * path (or behind one already held) is held at the receiver in arrival
+ * order, and a RETRANSMIT event per end looks again every
+ * stream_retransmit_ms: once the path is open the held segments go on as
+ * if they had just arrived; when the oldest has waited stream_timeout_ms
+ * the connection times out at both ends (reads end with PPDB_ETIMEDOUT,
+ * held writes fail with it). Writes held this way are not complete, so
+ * back-pressure builds as it would.
+ *
  * Invariants: a conn is freed exactly when refs (held ends + events that
  * point to it) drops to 0; an end's wq holds, in write order, exactly its
  * DATA events with in_wq set; pending_bytes is the sum of their lengths; no
@@ -143,6 +153,8 @@ void sim_stream_release(struct ppdb_sim *sim, struct sim_event *ev)
         conn = c->conn;
         if (ev->kind == SIM_EV_RESUME)
             conn->ends[c->side].resume_armed = false;
+        if (ev->kind == SIM_EV_RETRANSMIT)
+            conn->ends[c->side].retransmit_armed = false;
         break;
     }
     }
@@ -198,16 +210,33 @@ static void inbound_discard(struct ppdb_sim *sim, struct sim_event *ev)
         sim_event_release(sim, ev);
 }
 
+static struct sim_event *list_pop(struct sim_event **head, struct sim_event **tail)
+{
+    struct sim_event *ev = *head;
+    *head = ev->next;
+    if (!*head)
+        *tail = NULL;
+    ev->next = NULL;
+    return ev;
+}
+
+static void list_append(struct sim_event **head, struct sim_event **tail, struct sim_event *ev)
+{
+    ev->next = NULL;
+    if (*tail)
+        (*tail)->next = ev;
+    else
+        *head = ev;
+    *tail = ev;
+}
+
+/* Drops what arrived and was not read: parked and held segments. */
 static void discard_parked(struct ppdb_sim *sim, struct sim_end *e)
 {
-    while (e->parked_head) {
-        struct sim_event *ev = e->parked_head;
-        e->parked_head = ev->next;
-        if (!e->parked_head)
-            e->parked_tail = NULL;
-        ev->next = NULL;
-        inbound_discard(sim, ev);
-    }
+    while (e->parked_head)
+        inbound_discard(sim, list_pop(&e->parked_head, &e->parked_tail));
+    while (e->stalled_head)
+        inbound_discard(sim, list_pop(&e->stalled_head, &e->stalled_tail));
 }
 
 static void deliver(struct ppdb_sim *sim, struct sim_end *r, struct sim_event *ev)
@@ -221,12 +250,17 @@ static void deliver(struct ppdb_sim *sim, struct sim_end *r, struct sim_event *e
         return;
     }
     r->read_ended = true;
-    int status = ev->kind == SIM_EV_FIN ? PPDB_ECLOSED : PPDB_ECONNRESET;
+    int status = PPDB_ECLOSED;
+    if (ev->kind == SIM_EV_RST) {
+        int why = ((struct sim_conn_event *)ev)->status;
+        status = why ? why : PPDB_ECONNRESET;
+    }
     sim_event_release(sim, ev);
     r->read_cb(r->read_data, stream_of(r), NULL, 0, status);
 }
 
-static void inbound_fire(struct ppdb_sim *sim, struct sim_event *ev, struct sim_end *r)
+/* A segment that made it across: delivered, or parked until read_start. */
+static void inbound_arrive(struct ppdb_sim *sim, struct sim_event *ev, struct sim_end *r)
 {
     if (r->state != SIM_END_OPEN || r->read_ended) {
         inbound_discard(sim, ev);
@@ -237,15 +271,89 @@ static void inbound_fire(struct ppdb_sim *sim, struct sim_event *ev, struct sim_
         sim->stats.resets++;
     }
     if (!r->reading || r->parked_head) {
-        ev->next = NULL;
-        if (r->parked_tail)
-            r->parked_tail->next = ev;
-        else
-            r->parked_head = ev;
-        r->parked_tail = ev;
+        list_append(&r->parked_head, &r->parked_tail, ev);
         return;
     }
     deliver(sim, r, ev);
+}
+
+static bool path_blocked(struct ppdb_sim *sim, struct sim_end *r)
+{
+    return sim->any_blocked && sim_blocked(sim, peer_of(r)->node->index, r->node->index);
+}
+
+static void retransmit_arm(struct ppdb_sim *sim, struct sim_end *r)
+{
+    if (r->retransmit_armed)
+        return;
+    struct sim_conn_event *ev = sim_event_new(sim, SIM_EV_RETRANSMIT, sizeof(*ev), false);
+    if (!ev) {
+        sim->stats.overflow++;
+        return;
+    }
+    ev->conn = r->conn;
+    ev->side = r->side;
+    r->conn->refs++;
+    r->retransmit_armed = true;
+    (void)sim_event_push(sim, &ev->ev, r->node->index,
+                         sim->now_ms + sim->opts.stream_retransmit_ms);
+}
+
+static void inbound_fire(struct ppdb_sim *sim, struct sim_event *ev, struct sim_end *r)
+{
+    if (r->state == SIM_END_OPEN && !r->read_ended && (r->stalled_head || path_blocked(sim, r))) {
+        if (!r->stalled_head)
+            r->stalled_since_ms = sim->now_ms;
+        list_append(&r->stalled_head, &r->stalled_tail, ev);
+        sim->stats.segments_stalled++;
+        retransmit_arm(sim, r);
+        return;
+    }
+    inbound_arrive(sim, ev, r);
+}
+
+/* The end learns its connection timed out: what it holds fails, and its
+ * reader gets PPDB_ETIMEDOUT after what it has parked. */
+static void end_time_out(struct ppdb_sim *sim, struct sim_end *e)
+{
+    while (e->stalled_head) {
+        struct sim_event *h = list_pop(&e->stalled_head, &e->stalled_tail);
+        if (h->kind == SIM_EV_DATA)
+            data_complete(sim, (struct sim_data_event *)h, PPDB_ETIMEDOUT);
+        else
+            sim_event_release(sim, h);
+    }
+    if (e->state != SIM_END_OPEN || e->read_ended)
+        return;
+    struct sim_conn_event *rst = sim_event_new(sim, SIM_EV_RST, sizeof(*rst), false);
+    if (!rst) {
+        sim->stats.overflow++;
+        return;
+    }
+    rst->conn = e->conn;
+    rst->side = e->side;
+    rst->status = PPDB_ETIMEDOUT;
+    e->conn->refs++;
+    inbound_arrive(sim, &rst->ev, e);
+}
+
+static void retransmit_fire(struct ppdb_sim *sim, struct sim_conn_event *ev)
+{
+    struct sim_end *r = &ev->conn->ends[ev->side];
+    r->retransmit_armed = false;
+    if (r->stalled_head && path_blocked(sim, r) && r->state == SIM_END_OPEN &&
+        sim->now_ms - r->stalled_since_ms < sim->opts.stream_timeout_ms) {
+        retransmit_arm(sim, r);
+    } else if (r->stalled_head && path_blocked(sim, r) && r->state == SIM_END_OPEN) {
+        sim->stats.stream_timeouts++;
+        end_time_out(sim, r);
+        end_time_out(sim, peer_of(r));
+    } else {
+        /* healed (or the end went away): on as if they arrived now */
+        while (r->stalled_head)
+            inbound_arrive(sim, list_pop(&r->stalled_head, &r->stalled_tail), r);
+    }
+    sim_event_release(sim, &ev->ev);
 }
 
 static void resume_fire(struct ppdb_sim *sim, struct sim_conn_event *ev)
@@ -682,6 +790,9 @@ void sim_stream_fire(struct ppdb_sim *sim, struct sim_event *ev)
         break;
     case SIM_EV_CLOSE_DONE:
         close_done_fire(sim, (struct sim_close_event *)ev);
+        break;
+    case SIM_EV_RETRANSMIT:
+        retransmit_fire(sim, (struct sim_conn_event *)ev);
         break;
     default:
         PPDB_ASSERT(!"not a stream event");

@@ -43,6 +43,8 @@ void ppdb_sim_options_default(struct ppdb_sim_options *o)
     o->egress_bytes_per_s = 0;
     o->max_egress_queue_ms = 1000;
     o->partition_connect_ms = 3000;
+    o->stream_retransmit_ms = 1000;
+    o->stream_timeout_ms = 120000;
 }
 
 static bool options_valid(const struct ppdb_sim_options *o)

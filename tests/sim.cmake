@@ -15,3 +15,8 @@ if(TARGET ppdb_pingpong)
 endif()
 ppdb_test(test_sim_oom SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim/test_sim_oom.c
           LIBS ppdb_sim LABELS sim)
+# The membership checkers themselves (sim/check_membership.c), fed by hand.
+if(TARGET ppdb_memcheck AND TARGET ppdb_peer)
+  ppdb_test(test_memcheck SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim/test_memcheck.c
+            LIBS ppdb_memcheck ppdb_peer ppdb_sim LABELS sim)
+endif()

@@ -2,7 +2,9 @@
  * test_sim_stream.c - simulated byte streams: in-order delivery under heavy
  * jitter, write completions and pending bytes, read_stop/read_start
  * buffering, refused connects, abortive close (reset) versus shutdown (end
- * of stream), canceled writes on close, and a crash resetting the peer.
+ * of stream), canceled writes on close, a crash resetting the peer, and
+ * open streams across a partition: held in order until the heal, or timed
+ * out at both ends.
  */
 #include "check.h"
 #include "ppdb_sim.h"
@@ -298,6 +300,70 @@ static void test_crash_mid_connect(void)
     ppdb_sim_free(sim);
 }
 
+/* Segments written across a one-way partition wait (writes incomplete),
+ * the other direction keeps flowing, and after the heal everything arrives
+ * in order within a retransmit interval. */
+static void test_partition_holds_then_heals(uint64_t seed)
+{
+    struct pair p;
+    pair_open(&p, seed, 5, 3);
+    ppdb_sim_set_group(p.sim, 1, 1);
+    ppdb_sim_block(p.sim, 0, 1, true); /* cli -> srv only */
+    for (uint32_t i = 0; i < 20; i++)
+        write_chunk(&p.cli, i);
+    write_chunk(&p.srv, 0);
+    CHECK_OK(ppdb_sim_run_for(p.sim, 10000));
+    CHECK_EQ(p.srv.next, 0);
+    CHECK_EQ(p.cli.writes_ok, 0);
+    CHECK_EQ(p.cli.writes_failed, 0);
+    CHECK_GT(ppdb_env_stream_pending(p.cli.env, p.cli.s), 0);
+    CHECK_EQ(p.cli.next, 1); /* srv -> cli is open */
+    ppdb_sim_heal(p.sim);
+    struct ppdb_sim_options o;
+    ppdb_sim_options_default(&o);
+    CHECK_OK(ppdb_sim_run_for(p.sim, o.stream_retransmit_ms + 20));
+    CHECK_EQ(p.srv.next, 20);
+    CHECK_EQ(p.cli.writes_ok, 20);
+    CHECK_EQ(p.srv.end, 1);
+    struct ppdb_sim_stats st;
+    ppdb_sim_stats(p.sim, &st);
+    CHECK_EQ(st.segments_stalled, 20);
+    CHECK_EQ(st.stream_timeouts, 0);
+    pair_free(&p);
+}
+
+/* A partition that outlasts stream_timeout_ms breaks the connection at both
+ * ends: held writes fail with PPDB_ETIMEDOUT and both readers end with it. */
+static void test_partition_times_out(uint64_t seed)
+{
+    struct pair p;
+    pair_open(&p, seed, 5, 0);
+    ppdb_sim_set_group(p.sim, 1, 1);
+    ppdb_sim_block(p.sim, 0, 1, true);
+    ppdb_sim_block(p.sim, 1, 0, true);
+    for (uint32_t i = 0; i < 5; i++)
+        write_chunk(&p.cli, i);
+    struct ppdb_sim_options o;
+    ppdb_sim_options_default(&o);
+    CHECK_OK(ppdb_sim_run_for(p.sim, o.stream_timeout_ms - o.stream_retransmit_ms));
+    CHECK_EQ(p.cli.end, 1);
+    CHECK_EQ(p.cli.writes_failed, 0);
+    CHECK_OK(ppdb_sim_run_for(p.sim, 2 * o.stream_retransmit_ms + 20));
+    CHECK_EQ(p.cli.writes_failed, 5);
+    CHECK_EQ(p.cli.end, PPDB_ETIMEDOUT);
+    CHECK_EQ(p.srv.end, PPDB_ETIMEDOUT);
+    CHECK_EQ(p.srv.next, 0);
+    uint8_t x = 0;
+    CHECK_ERR(ppdb_env_stream_write(p.cli.env, p.cli.s, &x, 1, write_cb, &p.cli), PPDB_ECONNRESET);
+    ppdb_sim_heal(p.sim); /* too late: nothing more arrives */
+    CHECK_OK(ppdb_sim_run_for(p.sim, 5000));
+    CHECK_EQ(p.srv.next, 0);
+    struct ppdb_sim_stats st;
+    ppdb_sim_stats(p.sim, &st);
+    CHECK_EQ(st.stream_timeouts, 1);
+    pair_free(&p);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seed = check_seed(argc, argv, 0x57ea);
@@ -309,6 +375,8 @@ int main(int argc, char **argv)
     test_abortive_close(seed);
     test_crash_resets_peer(seed);
     test_crash_mid_connect();
+    test_partition_holds_then_heals(seed);
+    test_partition_times_out(seed);
     check_no_leaks(&base);
     fprintf(stderr, "test_sim_stream: ok\n");
     return 0;
