@@ -565,6 +565,8 @@ static void fill_report(struct runner *r)
     rep->dropped_partition = ws.dropped_partition;
     rep->dropped_queue = ws.dropped_queue;
     rep->duplicated = ws.duplicated;
+    rep->segments_stalled = ws.segments_stalled;
+    rep->stream_timeouts = ws.stream_timeouts;
     rep->overflow = ws.overflow;
     for (uint32_t i = 0; i < r->next_join; i++) {
         struct rec *rc = &r->nodes[i];

@@ -62,6 +62,8 @@ static uint32_t values(const struct ppdb_simrep *r, struct kv *out)
         {"dropped_partition", (double)r->dropped_partition, true},
         {"dropped_queue", (double)r->dropped_queue, true},
         {"duplicated", (double)r->duplicated, true},
+        {"segments_stalled", (double)r->segments_stalled, true},
+        {"stream_timeouts", (double)r->stream_timeouts, true},
         {"overflow", (double)r->overflow, true},
     };
     memcpy(out, all, sizeof(all));
@@ -123,9 +125,12 @@ void ppdb_simrep_text(const struct ppdb_simrep *r, FILE *f)
             (unsigned long long)r->false_suspect, (unsigned long long)r->false_dead);
     fprintf(f, "  traffic         %.2f msgs/node/s, %.0f bytes/node/s\n", r->msgs_per_node_s,
             r->bytes_per_node_s);
-    fprintf(f, "  network         lost=%llu partitioned=%llu queue_drops=%llu duplicated=%llu\n",
+    fprintf(f,
+            "  network         lost=%llu partitioned=%llu queue_drops=%llu duplicated=%llu "
+            "stalled_segments=%llu stream_timeouts=%llu\n",
             (unsigned long long)r->dropped_loss, (unsigned long long)r->dropped_partition,
-            (unsigned long long)r->dropped_queue, (unsigned long long)r->duplicated);
+            (unsigned long long)r->dropped_queue, (unsigned long long)r->duplicated,
+            (unsigned long long)r->segments_stalled, (unsigned long long)r->stream_timeouts);
     fprintf(f, "  memory          peak RSS %.1f MiB, %llu bytes per member entry\n",
             (double)r->peak_rss_bytes / 1048576.0, (unsigned long long)r->bytes_per_member_entry);
 }

@@ -39,6 +39,7 @@ struct ppdb_simrep {
     bool encrypt;
     uint64_t events; /* world entries run */
     uint64_t dropped_loss, dropped_partition, dropped_queue, duplicated, overflow;
+    uint64_t segments_stalled, stream_timeouts; /* streams across partitions */
     uint32_t checks_failed;
     struct ppdb_simrep_point *series;
     uint32_t npoints, cap_points;
