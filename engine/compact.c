@@ -5,7 +5,11 @@
  * or 1). Each run does one step - flush the immutable memtable if there is
  * one (always first: writers may be waiting for it), else a step of a
  * manual compaction, else the most urgent automatic compaction - and
- * schedules the next run when more work is due. Only this task (and open,
+ * schedules the next run when more work is due. A memtable that fills up
+ * while a compaction runs is flushed by the compaction itself, between two
+ * of its entries (flush_between), so writers never wait for a whole
+ * compaction to get a fresh memtable; the compaction's edit then applies
+ * to the version holding the new level-0 table. Only this task (and open,
  * before it can run) changes db->current, so a step builds its new version
  * from current without racing anyone.
  *
@@ -683,8 +687,13 @@ static int compact_level(struct ppdb_db *db, int level)
     int rc = pick_first(db, &c);
     if (!rc)
         rc = add_lower(&c);
-    if (!rc)
-        rc = trivial_move(&c) ? move_file(db, &c) : run_compaction(db, &c);
+    if (!rc && trivial_move(&c)) {
+        rc = move_file(db, &c);
+    } else if (!rc) {
+        db->l0_compacting = level == 0 ? c.nin[0] : 0;
+        rc = run_compaction(db, &c);
+        db->l0_compacting = 0;
+    }
     compaction_free(&c);
     return rc;
 }

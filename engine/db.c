@@ -29,8 +29,11 @@
  * barriers) first waits for the pipe to drain.
  *
  * Stalls (make_room): level-0 tables at l0_slowdown_trigger delay each write
- * group by 1 ms, once; a full memtable waits while the previous one is
- * still being flushed, or while level 0 is at l0_stop_trigger.
+ * group by 1 ms, once, counting only the tables no running compaction has
+ * taken (those are on their way out, not a backlog); a full memtable waits
+ * while the previous one is still being flushed, or while level 0 (every
+ * table in it) is at l0_stop_trigger. The flush of a full memtable does not
+ * wait for a running compaction (compact.c), so a writer rarely waits on it.
  *
  * Reads take references to the memtable, the immutable memtable and the
  * current version under the mutex, then search without it: newest source
@@ -211,6 +214,14 @@ static int stall_wait(struct ppdb_db *db, struct stall *st, bool l0)
     return wait_bg(db, st->deadline_us);
 }
 
+/* mu held: level-0 tables not yet taken by a compaction. The slowdown
+ * counts these: tables a running compaction is merging away are not a
+ * backlog. The stop trigger counts every level-0 table (what reads probe). */
+static size_t l0_waiting(const struct ppdb_db *db)
+{
+    return db->current->nfiles[0] - db->l0_compacting;
+}
+
 /* Leader, mu held. force: switch even if not full (unless empty). */
 static int make_room(struct ppdb_db *db, bool force)
 {
@@ -221,7 +232,7 @@ static int make_room(struct ppdb_db *db, bool force)
         if (db->bg_error && (rc = try_resume(db)) != 0)
             break;
         size_t l0 = db->current->nfiles[0];
-        if (!slowed && !force && l0 >= db->opts.l0_slowdown_trigger) {
+        if (!slowed && !force && l0_waiting(db) >= db->opts.l0_slowdown_trigger) {
             slowed = true;
             slow_down(db);
             continue;
@@ -475,7 +486,7 @@ static void await_group(struct ppdb_db *db, struct group *g, struct writer *lead
  * drained, since it may switch the memtable and the log. */
 static bool room_needed(const struct ppdb_db *db)
 {
-    return db->bg_error || db->current->nfiles[0] >= db->opts.l0_slowdown_trigger ||
+    return db->bg_error || l0_waiting(db) >= db->opts.l0_slowdown_trigger ||
            (mem_usage(db->mem) >= db->opts.memtable_bytes && mem_count(db->mem) > 0);
 }
 

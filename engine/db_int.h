@@ -100,6 +100,7 @@ struct ppdb_db {
     struct memtable *mem;      /* mutable memtable (always set) */
     struct memtable *imm;      /* being flushed, or NULL */
     _Atomic bool imm_waiting;  /* imm != NULL: a running compaction flushes it first */
+    size_t l0_compacting;      /* level-0 tables that are inputs of the running compaction */
     struct version *current;   /* live tables */
     struct wal_writer wal;     /* log of mem */
     uint64_t wal_good_size;    /* end of the last record acknowledged */

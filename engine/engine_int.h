@@ -135,14 +135,16 @@ struct mem_arena {
 #define MEM_MAX_HEIGHT 12
 
 struct mem_node {
-    const uint8_t *ikey;
+    const uint8_t *ikey;  /* follows next[] */
+    const uint8_t *value; /* in the memtable's value arena */
     uint32_t iklen;
-    uint32_t vlen; /* value follows ikey in the arena */
+    uint32_t vlen;
     _Atomic(struct mem_node *) next[];
 };
 
 struct memtable {
-    struct mem_arena arena;
+    struct mem_arena arena;  /* nodes and their keys: what searches touch */
+    struct mem_arena varena; /* values */
     struct mem_node *head;
     atomic_int height;
     atomic_size_t bytes;
@@ -193,7 +195,7 @@ static inline bool mem_iter_valid(const struct mem_iter *it)
 void mem_iter_next(struct mem_iter *it);
 static inline const uint8_t *mem_iter_value(const struct mem_iter *it)
 {
-    return it->node->ikey + it->node->iklen;
+    return it->node->value;
 }
 
 /* --------------------------------------------------------------- version */

@@ -1,10 +1,13 @@
 /*
  * memtable.c - the in-memory write buffer: a skiplist in an arena.
  *
- * Entries are internal keys (table.h) in ppdb_ikey_cmp order, each followed
- * by its value, copied into an arena that is freed as a whole when the last
- * reference to the memtable goes (a memtable is never edited, only
- * dropped after its flush). As in LevelDB, one writer inserts at a time (the
+ * Entries are internal keys (table.h) in ppdb_ikey_cmp order, copied into
+ * arenas that are freed as a whole when the last reference to the memtable
+ * goes (a memtable is never edited, only dropped after its flush). Nodes
+ * and their keys live in one arena, values in another: a search touches
+ * one node per step, a cache miss each, so nodes are kept small and dense
+ * (a 16-byte key's node fits in 64 bytes), and the values, read only on a
+ * hit or a flush, stay out of the way. As in LevelDB, one writer inserts at a time (the
  * group-commit leader, or recovery), while readers walk the list without a
  * lock: a node is fully built before it is published with a release store
  * into its predecessors' next pointers, and readers follow pointers with
@@ -70,14 +73,24 @@ static void arena_free(struct mem_arena *a)
     memset(a, 0, sizeof(*a));
 }
 
+/* The memtable's memory: every block, less the unused tail of each
+ * arena's current block (not counted until used, so that two arenas do not
+ * make a small memtable look full before it holds anything). */
+static size_t arenas_used(const struct memtable *m)
+{
+    return m->arena.bytes - m->arena.left + m->varena.bytes - m->varena.left;
+}
+
 static struct mem_node *node_new(struct memtable *m, int height, size_t iklen, size_t vlen)
 {
     size_t head = sizeof(struct mem_node) + (size_t)height * sizeof(_Atomic(struct mem_node *));
-    uint8_t *p = arena_alloc(&m->arena, head + iklen + vlen);
+    uint8_t *v = vlen ? arena_alloc(&m->varena, vlen) : NULL;
+    uint8_t *p = vlen && !v ? NULL : arena_alloc(&m->arena, head + iklen);
     if (!p)
         return NULL;
     struct mem_node *n = (struct mem_node *)(void *)p;
     n->ikey = p + head;
+    n->value = v;
     n->iklen = (uint32_t)iklen;
     n->vlen = (uint32_t)vlen;
     for (int i = 0; i < height; i++)
@@ -96,7 +109,7 @@ int mem_new(struct memtable **m_out)
         return PPDB_ENOMEM;
     }
     atomic_init(&m->height, 1);
-    atomic_init(&m->bytes, m->arena.bytes);
+    atomic_init(&m->bytes, arenas_used(m));
     atomic_init(&m->max_version, 0);
     atomic_init(&m->count, 0);
     atomic_init(&m->refs, 1);
@@ -118,6 +131,7 @@ void mem_unref(struct memtable *m)
     PPDB_ASSERT_CMP(old, >, 0);
     if (old == 1) {
         arena_free(&m->arena);
+        arena_free(&m->varena);
         ppdb_free(m);
     }
 }
@@ -139,7 +153,20 @@ static int node_cmp(const struct mem_node *n, const uint8_t *key, size_t klen)
     return ppdb_ikey_cmp(n->ikey, n->iklen, key, klen);
 }
 
-/* First node >= key; fills prev[] (if not NULL) with each level's last node < key. */
+/* Starts loading node n (its header and internal key) into the cache. */
+static inline void prefetch_node(const struct mem_node *n)
+{
+    if (n) {
+        __builtin_prefetch(n);
+        __builtin_prefetch((const uint8_t *)n + 64);
+    }
+}
+
+/* First node >= key; fills prev[] (if not NULL) with each level's last node < key.
+ * The walk is a chain of cache misses (one per node compared); at each node
+ * both candidates for the next step are fetched at once: the next node on
+ * this level (compared now) and the next one a level down (compared next if
+ * the search descends), so the two misses overlap. */
 static struct mem_node *find_ge(struct memtable *m, const uint8_t *key, size_t klen,
                                 struct mem_node **prev)
 {
@@ -147,6 +174,11 @@ static struct mem_node *find_ge(struct memtable *m, const uint8_t *key, size_t k
     int level = atomic_load_explicit(&m->height, memory_order_relaxed) - 1;
     for (;;) {
         struct mem_node *next = atomic_load_explicit(&x->next[level], memory_order_acquire);
+        if (level > 0) {
+            struct mem_node *down = atomic_load_explicit(&x->next[level - 1], memory_order_acquire);
+            if (down != next)
+                prefetch_node(down);
+        }
         if (next && node_cmp(next, key, klen) < 0) {
             x = next;
             continue;
@@ -170,7 +202,7 @@ int mem_add(struct memtable *m, uint64_t seq, int type, uint64_t version, const 
     uint8_t *ik = (uint8_t *)n->ikey;
     ppdb_ikey_encode(ik, key, klen, version, seq, (unsigned)type);
     if (vlen)
-        memcpy(ik + n->iklen, val, vlen);
+        memcpy((uint8_t *)n->value, val, vlen);
     struct mem_node *prev[MEM_MAX_HEIGHT];
     struct mem_node *ge = find_ge(m, ik, n->iklen, prev);
     PPDB_ASSERT(ge == NULL || node_cmp(ge, ik, n->iklen) != 0);
@@ -188,7 +220,7 @@ int mem_add(struct memtable *m, uint64_t seq, int type, uint64_t version, const 
     if (version > mv)
         atomic_store_explicit(&m->max_version, version, memory_order_release);
     atomic_fetch_add_explicit(&m->count, 1, memory_order_relaxed);
-    atomic_store_explicit(&m->bytes, m->arena.bytes, memory_order_relaxed);
+    atomic_store_explicit(&m->bytes, arenas_used(m), memory_order_relaxed);
     return 0;
 }
 
@@ -223,7 +255,7 @@ int mem_get(struct memtable *m, const uint8_t *key, size_t klen, uint64_t snap_s
             hit->version = ik.version;
             hit->seq = ik.seq;
             ppdb_buf_reset(hit->value);
-            rc = ppdb_buf_append(hit->value, n->ikey + n->iklen, n->vlen);
+            rc = ppdb_buf_append(hit->value, n->value, n->vlen);
         }
         break; /* the first visible entry is this source's best */
     }

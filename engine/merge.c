@@ -88,7 +88,7 @@ static const uint8_t *memit_value(const struct iter *it, size_t *len)
 {
     const struct mem_node *n = ((const struct mem_iterator *)it)->node;
     *len = n->vlen;
-    return n->ikey + n->iklen;
+    return n->value;
 }
 
 static int memit_status(const struct iter *it)
