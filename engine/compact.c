@@ -16,8 +16,10 @@
  * Picking is LevelDB's: a level's score is (level-0 tables / trigger) for
  * level 0 and (bytes / target) for the others; the highest score >= 1 wins.
  * Level 0 compacts the oldest table together with every level-0 table that
- * overlaps the growing range; level L >= 1 the first table after the
- * level's compact pointer (round robin over the key space). The overlapping
+ * overlaps the growing range; level L >= 1 the table with the least
+ * overlap in L+1 per byte of its own (fewest bytes rewritten per byte moved
+ * down; LevelDB takes the next after the level's compact pointer, which
+ * here only breaks ties, round robin over the key space). The overlapping
  * tables of L+1 join; output tables are cut at target_file_bytes or when
  * they would overlap more than 10 tables' worth of level L+2 (grandparents),
  * and only between user keys, so a user key lives in one table per level.
@@ -304,6 +306,47 @@ static int add_lower(struct compaction *c)
     return version_overlaps(c->v, c->level + 2, b2, b2len, e2, e2len, &c->grand, &c->ngrand);
 }
 
+/* Bytes of level l + 1 that compacting f (of level l) would rewrite. */
+static int overlap_bytes(const struct version *v, int l, const struct vfile *f, uint64_t *out)
+{
+    size_t bl, el, n = 0;
+    const uint8_t *b = vfile_ukey(&f->smallest, &bl), *e = vfile_ukey(&f->largest, &el);
+    struct vfile **over = NULL;
+    int rc = version_overlaps(v, l + 1, b, bl, e, el, &over, &n);
+    *out = 0;
+    for (size_t i = 0; !rc && i < n; i++)
+        *out += over[i]->size;
+    ppdb_free(over);
+    return rc;
+}
+
+/* Level l >= 1: the table whose compaction rewrites the fewest bytes of
+ * level l + 1 per byte it moves down (overlap / size), so each compaction
+ * buys the most room for its writes; the scan starts after the level's
+ * compact pointer, so ties go round robin over the key space. */
+static int pick_min_overlap(struct ppdb_db *db, const struct version *v, int l, struct vfile **out)
+{
+    const struct ppdb_buf *cp = &db->vs.cpointer[l];
+    size_t n = v->nfiles[l], start = 0;
+    while (start < n && cp->len &&
+           ppdb_ikey_cmp(v->files[l][start]->largest.data, v->files[l][start]->largest.len,
+                         cp->data, cp->len) <= 0)
+        start++;
+    double best = 0;
+    *out = NULL;
+    for (size_t k = 0; k < n; k++) {
+        struct vfile *f = v->files[l][(start + k) % n];
+        uint64_t over = 0;
+        int rc = l + 1 < PPDB_NUM_LEVELS ? overlap_bytes(v, l, f, &over) : 0;
+        if (rc)
+            return rc;
+        double ratio = (double)over / (double)(f->size ? f->size : 1);
+        if (!*out || ratio < best)
+            *out = f, best = ratio;
+    }
+    return 0;
+}
+
 static int pick_first(struct ppdb_db *db, struct compaction *c)
 {
     const struct version *v = c->v;
@@ -312,14 +355,9 @@ static int pick_first(struct ppdb_db *db, struct compaction *c)
     if (l == 0) {
         f = v->files[0][v->nfiles[0] - 1]; /* the oldest */
     } else {
-        const struct ppdb_buf *cp = &db->vs.cpointer[l];
-        for (size_t i = 0; !f && i < v->nfiles[l]; i++) {
-            struct vfile *x = v->files[l][i];
-            if (!cp->len || ppdb_ikey_cmp(x->largest.data, x->largest.len, cp->data, cp->len) > 0)
-                f = x;
-        }
-        if (!f)
-            f = v->files[l][0]; /* wrap around */
+        int rc = pick_min_overlap(db, v, l, &f);
+        if (rc)
+            return rc;
     }
     c->in[0] = ppdb_malloc(sizeof(*c->in[0]));
     if (!c->in[0])
