@@ -340,12 +340,17 @@ int ppdb_swim_table_init(struct ppdb_swim_table *t, uint32_t max, uint64_t hash_
     memset(t, 0, sizeof(*t));
     t->max = max;
     t->hash_seed = hash_seed;
+    t->epoch = (hash_seed * 0x9e3779b97f4a7c15ull) | 1; /* the host may draw another */
+    t->log_from = 1;
     ppdb_buf_init(&t->arena);
-    return 0;
+    t->log_cap = PPDB_SWIM_LOG_MIN;
+    t->log = ppdb_malloc(t->log_cap * sizeof(*t->log));
+    return t->log ? 0 : PPDB_ENOMEM;
 }
 
 void ppdb_swim_table_deinit(struct ppdb_swim_table *t)
 {
+    ppdb_free(t->log);
     ppdb_free(t->m);
     ppdb_free(t->slots);
     ppdb_buf_deinit(&t->arena);
@@ -388,9 +393,27 @@ void ppdb_swim_table_prefetch(const struct ppdb_swim_table *t, const struct ppdb
  * holds more than ~9 bytes of unused entries per member, and the slots
  * (rehashed) once the load would pass 3/4: tags keep long probe runs
  * cheap, and the slots cost 5.3-10.7 bytes per member. */
-static int table_grow(struct ppdb_swim_table *t)
+/* The log grows with the table (an eighth of its entries, a power of two
+ * in PPDB_SWIM_LOG_MIN..PPDB_SWIM_LOG_MAX), so it costs ~2.5 bytes per
+ * member at most; a resized log starts empty (older changes: a scan). */
+static int log_grow(struct ppdb_swim_table *t)
 {
-    uint32_t alloc = t->alloc + PPDB_MAX(16u, t->alloc / 8);
+    uint32_t cap = t->log_cap;
+    while (cap < PPDB_SWIM_LOG_MAX && cap < t->alloc / 8)
+        cap <<= 1;
+    if (cap == t->log_cap)
+        return 0;
+    struct ppdb_node_id *log = ppdb_realloc(t->log, cap * sizeof(*log));
+    if (!log)
+        return 0; /* keep the smaller log: it only answers fewer deltas */
+    t->log = log;
+    t->log_cap = cap;
+    t->log_from = t->lseq + 1;
+    return 0;
+}
+
+static int table_grow_to(struct ppdb_swim_table *t, uint32_t alloc)
+{
     if (alloc > t->max)
         alloc = t->max;
     struct ppdb_swim_member *m = ppdb_realloc(t->m, (size_t)alloc * sizeof(*m));
@@ -411,7 +434,19 @@ static int table_grow(struct ppdb_swim_table *t)
             slots_put(t, i);
     }
     t->alloc = alloc;
-    return 0;
+    return log_grow(t);
+}
+
+static int table_grow(struct ppdb_swim_table *t)
+{
+    return table_grow_to(t, t->alloc + PPDB_MAX(16u, t->alloc / 8));
+}
+
+int ppdb_swim_table_reserve(struct ppdb_swim_table *t, uint32_t n)
+{
+    if (n <= t->alloc || t->alloc >= t->max)
+        return 0;
+    return table_grow_to(t, n);
 }
 
 static void arena_compact(struct ppdb_swim_table *t)
@@ -468,6 +503,7 @@ int ppdb_swim_table_add(struct ppdb_swim_table *t, const struct ppdb_swim_member
     t->m[i].meta_off = (uint32_t)t->arena.len;
     t->m[i].susp = 0;
     slots_put(t, i);
+    ppdb_swim_table_touch(t, i);
     t->count[m->state]++;
     if (meta_len && (rc = ppdb_swim_table_set_meta(t, i, meta, meta_len)) != 0) {
         ppdb_swim_table_remove(t, i);
@@ -529,7 +565,102 @@ void ppdb_swim_table_set_state(struct ppdb_swim_table *t, uint32_t i, uint8_t st
 
 size_t ppdb_swim_table_memory(const struct ppdb_swim_table *t)
 {
-    return (size_t)t->alloc * sizeof(*t->m) + (size_t)t->nslots * sizeof(*t->slots) + t->arena.cap;
+    return (size_t)t->alloc * sizeof(*t->m) + (size_t)t->nslots * sizeof(*t->slots) + t->arena.cap +
+           t->log_cap * sizeof(*t->log);
+}
+
+/* lseq would wrap: a new epoch, every entry renumbered in index order, an
+ * empty log. Partners holding watermarks of the old epoch get full state. */
+static void renumber(struct ppdb_swim_table *t)
+{
+    t->epoch = (t->epoch * 6364136223846793005ull + 1442695040888963407ull) | 1;
+    t->lseq = 0;
+    for (uint32_t i = 0; i < t->len; i++)
+        t->m[i].lseq = ++t->lseq;
+    t->log_from = t->lseq + 1;
+}
+
+void ppdb_swim_table_touch(struct ppdb_swim_table *t, uint32_t i)
+{
+    PPDB_ASSERT(i < t->len);
+    if (t->lseq == UINT32_MAX)
+        renumber(t);
+    t->m[i].lseq = ++t->lseq;
+    t->log[t->lseq & (t->log_cap - 1)] = t->m[i].id;
+}
+
+/* The log answers for lseq L iff log_from <= L and L is among the last
+ * log_cap sequence numbers. */
+static bool log_covers(const struct ppdb_swim_table *t, uint32_t since)
+{
+    return since + 1 >= t->log_from && t->lseq - since <= t->log_cap;
+}
+
+static int cmp_lseq_pair(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The scan: (lseq << 32 | index) of every newer entry, sorted if too many. */
+static int changed_scan(const struct ppdb_swim_table *t, uint32_t since, uint32_t max,
+                        uint32_t *idx, uint32_t *n_out, uint32_t *wm_out, bool *more_out)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < t->len; i++)
+        n += t->m[i].lseq > since;
+    if (n <= max) {
+        n = 0;
+        for (uint32_t i = 0; i < t->len; i++)
+            if (t->m[i].lseq > since)
+                idx[n++] = i;
+        *n_out = n;
+        *wm_out = t->lseq;
+        *more_out = false;
+        return 0;
+    }
+    uint64_t *pairs = ppdb_malloc((size_t)n * sizeof(*pairs));
+    if (!pairs)
+        return PPDB_ENOMEM;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < t->len; i++)
+        if (t->m[i].lseq > since)
+            pairs[k++] = (uint64_t)t->m[i].lseq << 32 | i;
+    qsort(pairs, n, sizeof(*pairs), cmp_lseq_pair);
+    for (k = 0; k < max; k++)
+        idx[k] = (uint32_t)pairs[k];
+    *n_out = max;
+    *wm_out = (uint32_t)(pairs[max - 1] >> 32);
+    *more_out = true;
+    ppdb_free(pairs);
+    return 0;
+}
+
+int ppdb_swim_table_changed(const struct ppdb_swim_table *t, uint32_t since, uint32_t max,
+                            uint32_t *idx, uint32_t *n_out, uint32_t *wm_out, bool *more_out)
+{
+    PPDB_ASSERT(max >= 1);
+    if (since > t->lseq)
+        since = t->lseq; /* not of this numbering: nothing is newer */
+    if (!log_covers(t, since))
+        return changed_scan(t, since, max, idx, n_out, wm_out, more_out);
+    uint32_t n = 0;
+    for (uint32_t l = since + 1; l != 0 && l <= t->lseq; l++) {
+        uint32_t i = ppdb_swim_table_find(t, &t->log[l & (t->log_cap - 1)]);
+        if (i == UINT32_MAX || t->m[i].lseq != l)
+            continue; /* reaped, or changed again later (a newer slot names it) */
+        idx[n++] = i;
+        if (n == max) {
+            *n_out = n;
+            *wm_out = l;
+            *more_out = l < t->lseq;
+            return 0;
+        }
+    }
+    *n_out = n;
+    *wm_out = t->lseq;
+    *more_out = false;
+    return 0;
 }
 
 /* --------------------------------------------------------------- queue */

@@ -23,9 +23,12 @@
  */
 #include "node_int.h"
 
-/* Streams idle this long are closed: push/pull is periodic and rare, so a
- * connection is seldom worth keeping for the next one. */
-#define NODE_STREAM_IDLE_MS 5000
+/* Streams idle this long are closed: a delta push/pull runs every second
+ * while there is news (the connection stays up) and seldom otherwise, so a
+ * connection is seldom worth keeping longer; a seed answering a burst of
+ * joins holds each join's connection only this long (at most
+ * max_stream_conns at once). */
+#define NODE_STREAM_IDLE_MS 3000
 
 void ppdb_node_config_default(struct ppdb_node_config *c)
 {

@@ -116,10 +116,12 @@ struct ppdb_swim_stats {
     uint64_t syncs_started, syncs_ok, syncs_failed, syncs_served;
     uint64_t members_added, members_reaped;
     uint64_t table_full, queue_dropped, suspicions_full, probes_full;
-    uint64_t bytes_out;  /* encoded SWIM bodies sent as datagrams */
-    uint64_t sync_bytes; /* push/pull bodies this node encoded (requests and replies) */
-    uint32_t health;     /* Lifeguard local health score now (0 = healthy) */
-    uint32_t queue_len;  /* broadcasts queued now */
+    uint64_t bytes_out;    /* encoded SWIM bodies sent as datagrams */
+    uint64_t sync_bytes;   /* push/pull bodies this node encoded (requests and replies) */
+    uint32_t health;       /* Lifeguard local health score now (0 = healthy) */
+    uint32_t queue_len;    /* broadcasts queued now */
+    uint64_t syncs_delta;  /* delta push/pulls started (included in syncs_started) */
+    uint64_t sync_records; /* member records received in sync requests and replies */
 };
 
 /* --------------------------------------------------------------- node */

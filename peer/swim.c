@@ -10,8 +10,15 @@
  *
  * Invariants: the probe in progress (at most one) ends at the next tick;
  * a member has a suspicion slot iff it is suspect and a slot was free;
- * every state change goes through set_state() (counts, slot, callback);
- * every update this node accepts is queued for retransmission.
+ * every state change goes through set_state() (counts, slot, lseq,
+ * callback); every update this node accepts about a member it already
+ * knew is queued for retransmission. A member new to us is not (beyond a
+ * small budget): joins travel by delta sync (each node exchanges the
+ * changes since the last exchange with a sticky partner),
+ * so each (node, member) pair costs about one record instead of the
+ * retransmit limit times the fan-out of epidemic gossip; the joiner still
+ * gossips its own alive record, and everything about known members
+ * (suspect, dead, left, refutations, moves) gossips as before.
  */
 #include "swim.h"
 
@@ -39,6 +46,14 @@ static const struct ppdb_wire_field f_sync[] = {
     {.key = PPDB_SWIM_K_JOIN, .kind = PPDB_WK_BOOL, .required = true},
     {.key = PPDB_SWIM_K_COUNT, .kind = PPDB_WK_UINT, .required = true},
     {.key = PPDB_SWIM_K_MEMBERS, .kind = PPDB_WK_BIN, .required = true},
+    {.key = PPDB_SWIM_K_EPOCH, .kind = PPDB_WK_UINT},
+    {.key = PPDB_SWIM_K_WATERMARK, .kind = PPDB_WK_UINT},
+    {.key = PPDB_SWIM_K_SINCE, .kind = PPDB_WK_UINT},
+    {.key = PPDB_SWIM_K_SINCE_EPOCH, .kind = PPDB_WK_UINT},
+    {.key = PPDB_SWIM_K_MORE, .kind = PPDB_WK_BOOL},
+    {.key = PPDB_SWIM_K_DELTA, .kind = PPDB_WK_BOOL},
+    {.key = PPDB_SWIM_K_SAMPLE, .kind = PPDB_WK_UINT},
+    {.key = PPDB_SWIM_K_DIGEST, .kind = PPDB_WK_UINT},
 };
 
 const struct ppdb_wire_schema ppdb_swim_dgram_schemas[] = {
@@ -61,6 +76,9 @@ static void tick_cb(struct ppdb_timer *t);
 static void probe_timeout_cb(struct ppdb_timer *t);
 static void gossip_cb(struct ppdb_timer *t);
 static void sync_tick_cb(struct ppdb_timer *t);
+static void delta_tick_cb(struct ppdb_timer *t);
+static void try_seed(struct ppdb_swim *s, uint32_t k, bool join);
+static int sync_push(struct ppdb_swim *s, const struct ppdb_addr *to, const msgpack_object *reply);
 static void reap_cb(struct ppdb_timer *t);
 static void leave_done_cb(struct ppdb_timer *t);
 static void susp_fire_cb(struct ppdb_timer *t);
@@ -278,7 +296,7 @@ static void susp_start(struct ppdb_swim *s, uint32_t i, const struct ppdb_node_i
         x->nconfirm = 0;
         x->accusers[0] = *accuser;
         x->naccusers = 1;
-        s->tab.m[i].susp = k + 1;
+        s->tab.m[i].susp = (uint16_t)(k + 1);
         s->stats.suspicions_started++;
         susp_rearm(s, x);
         return;
@@ -311,10 +329,27 @@ static void notify(struct ppdb_swim *s, uint32_t i, int old_state)
         s->io.changed(s->io.ctx, &s->tab.m[i], ppdb_swim_table_meta(&s->tab, i), old_state);
 }
 
+/* A local change: a backed-off delta timer fires within the minimum
+ * interval, so news go up the partner tree without waiting. */
+static void delta_soon(struct ppdb_swim *s)
+{
+    struct ppdb_timer *t = &s->delta_timer;
+    if (ppdb_timer_armed(t) && t->due_ms > now_ms(s) + PPDB_SWIM_DELTA_MIN_MS)
+        arm(s, t, PPDB_SWIM_DELTA_MIN_MS);
+}
+
+/* Member i's share of the digest (0 unless live). */
+static uint64_t live_share(const struct ppdb_swim *s, uint32_t i)
+{
+    const struct ppdb_swim_member *m = &s->tab.m[i];
+    return probeable(m) ? ppdb_swim_live_hash(&m->id, m->incarnation) : 0;
+}
+
 static void set_state(struct ppdb_swim *s, uint32_t i, uint8_t state, uint64_t inc)
 {
     struct ppdb_swim_member *m = &s->tab.m[i];
     int old = m->state;
+    s->digest ^= live_share(s, i);
     if (state != PPDB_MEMBER_SUSPECT || m->incarnation != inc)
         susp_clear(s, i);
     m->incarnation = inc;
@@ -322,13 +357,18 @@ static void set_state(struct ppdb_swim *s, uint32_t i, uint8_t state, uint64_t i
         ppdb_swim_table_set_state(&s->tab, i, state);
         m->state_ms = now_ms(s);
     }
+    s->digest ^= live_share(s, i);
+    ppdb_swim_table_touch(&s->tab, i);
     notify(s, i, old);
 }
 
 static void refute(struct ppdb_swim *s, uint64_t inc)
 {
     uint32_t i = self_index(s);
+    s->digest ^= live_share(s, i);
     s->tab.m[i].incarnation = inc + 1;
+    s->digest ^= live_share(s, i);
+    ppdb_swim_table_touch(&s->tab, i);
     if (s->health < s->p.max_health)
         s->health++;
     s->stats.refutes++;
@@ -341,6 +381,19 @@ static void maybe_verify(struct ppdb_swim *s, const struct ppdb_node_id *id)
         return;
     if (ppdb_env_random_below(s->env, ppdb_swim_n(s)) < s->p.verify_fanout)
         s->verify[s->nverify++] = *id;
+}
+
+/* A few new members are still gossiped, so a lone join in a quiet mesh
+ * spreads in seconds as before: a budget of PPDB_SWIM_JOIN_GOSSIP_BURST,
+ * one more every PPDB_SWIM_JOIN_GOSSIP_MS (GCRA on a theoretical arrival
+ * time). A mass join exhausts it at once and travels by delta sync. */
+static bool join_gossip_allowed(struct ppdb_swim *s)
+{
+    uint64_t now = now_ms(s), span = PPDB_SWIM_JOIN_GOSSIP_MS * PPDB_SWIM_JOIN_GOSSIP_BURST;
+    if (s->join_gossip_tat_ms > now + span - PPDB_SWIM_JOIN_GOSSIP_MS)
+        return false;
+    s->join_gossip_tat_ms = PPDB_MAX(s->join_gossip_tat_ms, now) + PPDB_SWIM_JOIN_GOSSIP_MS;
+    return true;
 }
 
 static void add_member(struct ppdb_swim *s, const struct ppdb_swim_rec *r)
@@ -359,12 +412,16 @@ static void add_member(struct ppdb_swim *s, const struct ppdb_swim_rec *r)
         s->stats.table_full++;
         return;
     }
-    /* a random place in the probe order keeps the round robin fair */
+    /* a random place in the probe order keeps the round robin fair (and
+     * uncorrelated between nodes that learned members in the same order) */
     uint32_t j = (uint32_t)ppdb_env_random_below(s->env, s->tab.len);
     ppdb_swim_table_swap(&s->tab, i, j);
     s->stats.members_added++;
     s->stats.updates_applied++;
-    enqueue(s, j, PPDB_MEMBER_ALIVE, r->incarnation, NULL);
+    s->digest ^= live_share(s, j);
+    delta_soon(s);
+    if (join_gossip_allowed(s))
+        enqueue(s, j, PPDB_MEMBER_ALIVE, r->incarnation, NULL);
     notify(s, j, -1);
 }
 
@@ -818,31 +875,18 @@ static void member_rec(const struct ppdb_swim *s, uint32_t i, struct ppdb_swim_r
                                 .meta = ppdb_swim_table_meta(&s->tab, i)};
 }
 
-/* Our full state as a sync body: the records are sized first, then
- * written straight after the bin head (no intermediate buffer). */
-static int encode_state(struct ppdb_swim *s, bool join, struct ppdb_buf *out)
+/* What a sync body says besides its records. */
+struct sync_head {
+    bool join, delta, more, has_since;
+    uint32_t since, wm;
+    uint64_t since_epoch;
+    uint32_t sample; /* join: members wanted (0: all) */
+    bool has_digest;
+    uint64_t digest;
+};
+
+static size_t put_bin32_head(uint8_t *p, size_t total)
 {
-    size_t total = 0;
-    struct ppdb_swim_rec r;
-    for (uint32_t i = 0; i < s->tab.len; i++) {
-        member_rec(s, i, &r);
-        total += ppdb_swim_rec_size(&r);
-    }
-    PPDB_ASSERT(total <= UINT32_MAX);
-    struct ppdb_mpw w;
-    ppdb_mpw_init(&w, out);
-    ppdb_mpw_map(&w, 3);
-    ppdb_mpw_uint(&w, PPDB_SWIM_K_JOIN);
-    ppdb_mpw_bool(&w, join);
-    ppdb_mpw_uint(&w, PPDB_SWIM_K_COUNT);
-    ppdb_mpw_uint(&w, s->tab.len);
-    ppdb_mpw_uint(&w, PPDB_SWIM_K_MEMBERS);
-    int rc = ppdb_mpw_error(&w);
-    if (rc == 0)
-        rc = ppdb_buf_reserve(out, 5 + total);
-    if (rc)
-        return rc;
-    uint8_t *p = out->data + out->len;
     size_t n = 0;
     if (total <= UINT8_MAX) {
         p[n++] = 0xc4;
@@ -856,16 +900,131 @@ static int encode_state(struct ppdb_swim *s, bool join, struct ppdb_buf *out)
         for (int sh = 24; sh >= 0; sh -= 8)
             p[n++] = (uint8_t)(total >> sh);
     }
-    for (uint32_t i = 0; i < s->tab.len; i++) {
-        member_rec(s, i, &r);
-        n += ppdb_swim_rec_put(p + n, &r);
+    return n;
+}
+
+/* A sync body: the head's fields, then the records of entries idx[0..n)
+ * (idx NULL: every entry, our full state), sized first and written
+ * straight after the bin head (no intermediate buffer). */
+static int encode_body(struct ppdb_swim *s, const struct sync_head *h, const uint32_t *idx,
+                       uint32_t n, struct ppdb_buf *out)
+{
+    size_t total = 0;
+    struct ppdb_swim_rec r;
+    for (uint32_t k = 0; k < n; k++) {
+        member_rec(s, idx ? idx[k] : k, &r);
+        total += ppdb_swim_rec_size(&r);
     }
-    PPDB_ASSERT(n <= 5 + total);
-    out->len += n;
+    PPDB_ASSERT(total <= UINT32_MAX);
+    struct ppdb_mpw w;
+    ppdb_mpw_init(&w, out);
+    ppdb_mpw_map(&w, 5 + h->more + h->delta + 2u * h->has_since + (h->sample > 0) + h->has_digest);
+    ppdb_mpw_uint(&w, PPDB_SWIM_K_JOIN);
+    ppdb_mpw_bool(&w, h->join);
+    ppdb_mpw_uint(&w, PPDB_SWIM_K_COUNT);
+    ppdb_mpw_uint(&w, n);
+    ppdb_mpw_uint(&w, PPDB_SWIM_K_EPOCH);
+    ppdb_mpw_uint(&w, s->tab.epoch);
+    ppdb_mpw_uint(&w, PPDB_SWIM_K_WATERMARK);
+    ppdb_mpw_uint(&w, h->wm);
+    if (h->more) {
+        ppdb_mpw_uint(&w, PPDB_SWIM_K_MORE);
+        ppdb_mpw_bool(&w, true);
+    }
+    if (h->delta) {
+        ppdb_mpw_uint(&w, PPDB_SWIM_K_DELTA);
+        ppdb_mpw_bool(&w, true);
+    }
+    if (h->has_digest) {
+        ppdb_mpw_uint(&w, PPDB_SWIM_K_DIGEST);
+        ppdb_mpw_uint(&w, h->digest);
+    }
+    if (h->sample) {
+        ppdb_mpw_uint(&w, PPDB_SWIM_K_SAMPLE);
+        ppdb_mpw_uint(&w, h->sample);
+    }
+    if (h->has_since) {
+        ppdb_mpw_uint(&w, PPDB_SWIM_K_SINCE);
+        ppdb_mpw_uint(&w, h->since);
+        ppdb_mpw_uint(&w, PPDB_SWIM_K_SINCE_EPOCH);
+        ppdb_mpw_uint(&w, h->since_epoch);
+    }
+    ppdb_mpw_uint(&w, PPDB_SWIM_K_MEMBERS);
+    int rc = ppdb_mpw_error(&w);
+    if (rc == 0)
+        rc = ppdb_buf_reserve(out, 5 + total);
+    if (rc)
+        return rc;
+    uint8_t *p = out->data + out->len;
+    size_t len = put_bin32_head(p, total);
+    for (uint32_t k = 0; k < n; k++) {
+        member_rec(s, idx ? idx[k] : k, &r);
+        len += ppdb_swim_rec_put(p + len, &r);
+    }
+    PPDB_ASSERT(len <= 5 + total);
+    out->len += len;
     return 0;
 }
 
-/* Merges a remote state (apply_records: their dead is our suspicion). */
+/* Our full state: every change up to our lseq now. A join asks for a
+ * sample of PPDB_SWIM_JOIN_SAMPLE members: it pulls the full state from
+ * a partner it picks among them, so a seed serves little per joiner. */
+static int encode_state(struct ppdb_swim *s, bool join, struct ppdb_buf *out)
+{
+    struct sync_head h = {
+        .join = join, .wm = s->tab.lseq, .sample = join ? PPDB_SWIM_JOIN_SAMPLE : 0};
+    return encode_body(s, &h, NULL, s->tab.len, out);
+}
+
+/* A join's sample: up to `want` random live members, and ourselves only
+ * when we know fewer (so a seed does not become everyone's partner). */
+static int encode_sample(struct ppdb_swim *s, uint32_t want, struct ppdb_buf *out)
+{
+    uint32_t idx[1 + 64];
+    want = PPDB_MIN(want, 64u);
+    uint32_t n = pick_random(s, NULL, want, idx);
+    if (n < want)
+        idx[n++] = self_index(s);
+    struct sync_head h = {.delta = true};
+    return encode_body(s, &h, idx, n, out);
+}
+
+/* Our changes after `since` (at most PPDB_SWIM_DELTA_MAX), with our own
+ * record first when with_self (a partner may have met us before we
+ * started counting for it), leaving out changes in (skip_from, skip_to]
+ * but our own record (what merging the peer's request changed: it knows
+ * those). h->wm and h->more are set here. */
+static int encode_delta(struct ppdb_swim *s, struct sync_head *h, uint32_t since, bool with_self,
+                        uint32_t skip_from, uint32_t skip_to, struct ppdb_buf *out)
+{
+    uint32_t idx[PPDB_SWIM_DELTA_MAX + 1]; /* 8 KiB */
+    uint32_t n = 0, self = self_index(s);
+    int rc =
+        ppdb_swim_table_changed(&s->tab, since, PPDB_SWIM_DELTA_MAX, idx + 1, &n, &h->wm, &h->more);
+    uint32_t *first = idx + 1, kept = 0;
+    bool has = false;
+    for (uint32_t k = 0; rc == 0 && k < n; k++) {
+        uint32_t l = s->tab.m[first[k]].lseq;
+        has = has || first[k] == self;
+        if (s->tab.m[first[k]].state != PPDB_MEMBER_ALIVE)
+            continue; /* joins, refutations, moves; suspicions and deaths gossip */
+        if (first[k] == self || l <= skip_from || l > skip_to)
+            first[kept++] = first[k];
+    }
+    n = kept;
+    if (rc == 0 && with_self && !has) {
+        idx[0] = self;
+        first = idx;
+        n++;
+    }
+    h->delta = true;
+    if (rc == 0)
+        rc = encode_body(s, h, first, n, out);
+    return rc;
+}
+
+/* Merges a remote state or delta (apply_records: their dead is our
+ * suspicion). */
 static int merge_state(struct ppdb_swim *s, const struct ppdb_node_id *peer,
                        const msgpack_object *body)
 {
@@ -874,18 +1033,162 @@ static int merge_state(struct ppdb_swim *s, const struct ppdb_node_id *peer,
     int rc = ppdb_mp_get_bin(body, PPDB_SWIM_K_MEMBERS, &p, &n);
     if (rc)
         return rc;
+    uint32_t count = 0;
+    bool delta = false;
+    if (ppdb_mp_get_u32(body, PPDB_SWIM_K_COUNT, &count) == 0)
+        s->stats.sync_records += count;
+    (void)ppdb_mp_get_bool(body, PPDB_SWIM_K_DELTA, &delta);
+    if (!delta && count > s->tab.len) /* a full state: grow the table once */
+        (void)ppdb_swim_table_reserve(&s->tab, count);
     return apply_records(s, p, n, peer, true);
+}
+
+/* Our partners' `pushed` watermarks are in our numbering: after we
+ * renumbered (a new epoch) they mean nothing. */
+static void push_epoch_check(struct ppdb_swim *s)
+{
+    if (s->push_epoch == s->tab.epoch)
+        return;
+    for (uint32_t j = 0; j < PPDB_SWIM_PARTNERS; j++)
+        s->partners[j].pushed = 0;
+    s->push_epoch = s->tab.epoch;
+}
+
+static int32_t partner_get(struct ppdb_swim *s, const struct ppdb_addr *addr);
+
+/* A peer that pulled our changes up to wm is kept in the partner table
+ * with that watermark: should it become our partner (or be one), what it
+ * already has is not pushed to it again. */
+static void note_puller(struct ppdb_swim *s, const struct ppdb_node_id *peer, uint32_t wm)
+{
+    uint32_t i = ppdb_swim_table_find(&s->tab, peer);
+    if (i == UINT32_MAX || is_self(s, i) || !probeable(&s->tab.m[i]))
+        return;
+    push_epoch_check(s);
+    bool known = false;
+    for (int32_t k = 0; k < PPDB_SWIM_PARTNERS && !known; k++)
+        known = s->partners[k].used && ppdb_addr_equal(&s->partners[k].addr, &s->tab.m[i].addr);
+    int32_t k = partner_get(s, &s->tab.m[i].addr);
+    struct ppdb_swim_partner *p = &s->partners[k];
+    p->id = *peer;
+    p->pushed = known ? PPDB_MAX(p->pushed, wm) : wm;
+    p->used_ms = now_ms(s);
 }
 
 int ppdb_swim_on_sync(struct ppdb_swim *s, const struct ppdb_node_id *peer,
                       const msgpack_object *body, struct ppdb_buf *reply)
 {
-    int rc = encode_state(s, false, reply);
+    uint32_t since, sample = 0, l0 = s->tab.lseq;
+    uint64_t since_epoch, e0 = s->tab.epoch;
+    bool join = false;
+    /* merged first, so the reply leaves out what the request told us */
+    int rc = merge_state(s, peer, body);
     if (rc)
         return rc;
+    if (s->tab.epoch != e0)
+        l0 = s->tab.lseq; /* renumbered meanwhile: nothing to leave out */
+    (void)ppdb_mp_get_bool(body, PPDB_SWIM_K_JOIN, &join);
+    (void)ppdb_mp_get_u32(body, PPDB_SWIM_K_SAMPLE, &sample);
+    uint64_t digest;
+    bool has_digest = ppdb_mp_get_u64(body, PPDB_SWIM_K_DIGEST, &digest) == 0, puller = false;
+    uint32_t wm = s->tab.lseq;
+    if (has_digest && digest == s->digest) {
+        struct sync_head h = {.delta = true, .wm = s->tab.lseq}; /* same view: nothing */
+        rc = encode_body(s, &h, NULL, 0, reply);
+    } else if (has_digest) {
+        rc = encode_state(s, false, reply);
+    } else if (ppdb_mp_get_u32(body, PPDB_SWIM_K_SINCE, &since) == 0 &&
+               ppdb_mp_get_u64(body, PPDB_SWIM_K_SINCE_EPOCH, &since_epoch) == 0 &&
+               since_epoch == s->tab.epoch) {
+        struct sync_head h = {0};
+        rc = encode_delta(s, &h, since, false, l0, s->tab.lseq, reply);
+        wm = h.wm;
+        puller = true;
+    } else if (join && sample > 0) {
+        rc = encode_sample(s, sample, reply);
+    } else {
+        rc = encode_state(s, false, reply); /* no watermark, or of another epoch */
+        puller = !join;
+    }
+    if (rc)
+        return rc;
+    if (puller)
+        note_puller(s, peer, wm);
     s->stats.syncs_served++;
     s->stats.sync_bytes += reply->len;
-    return merge_state(s, peer, body);
+    return 0;
+}
+
+/* ------------------------------------------------------------ partners */
+
+/* The partner entry for addr, taken (the least recently used one that is
+ * not sticky) when there is none. */
+static int32_t partner_get(struct ppdb_swim *s, const struct ppdb_addr *addr)
+{
+    int32_t victim = -1;
+    for (int32_t k = 0; k < PPDB_SWIM_PARTNERS; k++)
+        if (s->partners[k].used && ppdb_addr_equal(&s->partners[k].addr, addr))
+            return k;
+    for (int32_t k = 0; k < PPDB_SWIM_PARTNERS; k++) {
+        if (k == s->sticky)
+            continue;
+        if (!s->partners[k].used) {
+            victim = k;
+            break;
+        }
+        if (victim < 0 || s->partners[k].used_ms < s->partners[victim].used_ms)
+            victim = k;
+    }
+    PPDB_ASSERT(victim >= 0);
+    struct ppdb_swim_partner *p = &s->partners[victim];
+    memset(p, 0, sizeof(*p));
+    p->used = true;
+    p->addr = *addr;
+    p->pushed = s->tab.lseq; /* it learns what we knew before from others */
+    p->used_ms = now_ms(s);
+    return victim;
+}
+
+static uint64_t delta_cap_ms(const struct ppdb_swim *s)
+{
+    uint64_t cap = ppdb_swim_push_pull_ms(&s->p, ppdb_swim_n(s));
+    return PPDB_MIN(PPDB_MAX(cap, 10000u), PPDB_SWIM_DELTA_CAP_MS);
+}
+
+/* A reply from partner k: its watermark, and the next interval (soon while
+ * there is news, doubling while there is none). */
+static void partner_reply(struct ppdb_swim *s, int32_t k, const struct ppdb_swim_sync_ctx *c,
+                          const msgpack_object *reply, uint32_t pushed, bool news)
+{
+    struct ppdb_swim_partner *p = &s->partners[k];
+    uint64_t epoch;
+    uint32_t wm;
+    bool more = false;
+    if (!p->used || !ppdb_addr_equal(&p->addr, &c->to))
+        return; /* the entry was taken for another partner meanwhile */
+    p->fails = 0;
+    p->used_ms = now_ms(s);
+    if (c->push_epoch == s->tab.epoch)
+        p->pushed = pushed;
+    if (ppdb_mp_get_u64(reply, PPDB_SWIM_K_EPOCH, &epoch) != 0 ||
+        ppdb_mp_get_u32(reply, PPDB_SWIM_K_WATERMARK, &wm) != 0 || epoch == 0) {
+        p->epoch = 0; /* an older node: full state every time */
+        return;
+    }
+    (void)ppdb_mp_get_bool(reply, PPDB_SWIM_K_MORE, &more);
+    p->epoch = epoch;
+    p->pulled = wm;
+    if (k != s->sticky)
+        return;
+    uint64_t now = now_ms(s);
+    if (news || more) {
+        s->delta_ms = PPDB_SWIM_DELTA_MIN_MS;
+        s->delta_news_ms = now;
+    } else if (now - s->delta_news_ms >= PPDB_SWIM_DELTA_QUIET_MS) {
+        s->delta_ms = (uint32_t)PPDB_MIN((uint64_t)s->delta_ms * 2, delta_cap_ms(s));
+    }
+    if (more)
+        arm(s, &s->delta_timer, PPDB_SWIM_DELTA_MORE_MS);
 }
 
 static void sync_done_cb(void *data, int status, const msgpack_object *reply)
@@ -897,48 +1200,217 @@ static void sync_done_cb(void *data, int status, const msgpack_object *reply)
         s->seed_pending[c->seed] = false;
     if (status != 0) {
         s->stats.syncs_failed++;
+        struct ppdb_swim_partner *p = c->partner >= 0 ? &s->partners[c->partner] : NULL;
+        if (p && p->used && ppdb_addr_equal(&p->addr, &c->to) &&
+            ++p->fails >= PPDB_SWIM_PARTNER_FAILS) {
+            if (c->partner == s->sticky)
+                s->sticky = -1;
+        }
+        if (c->seed >= 0 && ppdb_swim_n(s) <= 1 && !s->leaving) /* the next seed, now */
+            try_seed(s, ((uint32_t)c->seed + 1) % s->nseeds, true);
         return;
     }
     /* the peer's id travels in its records; the reply's accuser for dead
      * members is unknown here, so use a zero id (never a real member) */
     struct ppdb_node_id anon;
     memset(&anon, 0, sizeof(anon));
-    if (merge_state(s, &anon, reply) == 0)
-        s->stats.syncs_ok++;
-    else
+    uint64_t before = s->stats.members_added, e0 = s->tab.epoch;
+    uint32_t l0 = s->tab.lseq, self_l0 = s->tab.m[self_index(s)].lseq;
+    if (merge_state(s, &anon, reply) != 0) {
         s->stats.syncs_failed++;
+        return;
+    }
+    s->stats.syncs_ok++;
+    /* what the reply changed, the partner knows: unless something else
+     * changed since the request (or we refuted), skip it when pushing */
+    uint32_t pushed = c->push_wm;
+    if (c->push_wm == l0 && e0 == s->tab.epoch && self_l0 == s->tab.m[self_index(s)].lseq)
+        pushed = s->tab.lseq;
+    bool delta = false;
+    (void)ppdb_mp_get_bool(reply, PPDB_SWIM_K_DELTA, &delta);
+    if (c->digest) {
+        if (!delta) /* the views differ: we have theirs, now push ours */
+            (void)sync_push(s, &c->to, reply);
+        return;
+    }
+    int32_t k = c->partner;
+    if (k < 0 && c->seed >= 0 && delta && s->sticky < 0) {
+        arm(s, &s->delta_timer, 0); /* a join's sample: pick a partner among it now */
+        return;
+    }
+    if (k < 0 && c->seed >= 0 && s->sticky < 0) /* full state from a seed: keep it */
+        k = s->sticky = partner_get(s, &c->to);
+    if (k >= 0)
+        partner_reply(s, k, c, reply, pushed, s->stats.members_added != before);
 }
 
-/* Starts one push/pull with `to`; seed: the candidate index it contacts,
- * or -1. Returns 0 when the exchange is under way. */
+static struct ppdb_swim_sync_ctx *sync_ctx_take(struct ppdb_swim *s, const struct ppdb_addr *to)
+{
+    for (uint32_t k = 0; k < PPDB_ARRAY_LEN(s->syncs); k++) {
+        struct ppdb_swim_sync_ctx *c = &s->syncs[k];
+        if (!c->used) {
+            *c = (struct ppdb_swim_sync_ctx){.swim = s,
+                                             .seed = -1,
+                                             .partner = -1,
+                                             .push_wm = s->tab.lseq,
+                                             .push_epoch = s->tab.epoch,
+                                             .to = *to};
+            return c;
+        }
+    }
+    s->stats.syncs_failed++;
+    return NULL;
+}
+
+static int sync_send(struct ppdb_swim *s, struct ppdb_swim_sync_ctx *c, struct ppdb_buf *body)
+{
+    s->stats.syncs_started++;
+    s->stats.sync_bytes += body->len;
+    int rc = s->io.sync_request(s->io.ctx, &c->to, body->data, body->len, s->p.sync_timeout_ms,
+                                sync_done_cb, c);
+    if (rc == 0)
+        c->used = true;
+    else
+        s->stats.syncs_failed++;
+    ppdb_buf_deinit(body);
+    return rc;
+}
+
+/* Starts one full push/pull with `to`; seed: the candidate index it
+ * contacts, or -1. Returns 0 when the exchange is under way. */
 static int sync_with(struct ppdb_swim *s, const struct ppdb_addr *to, bool join, int32_t seed)
 {
-    struct ppdb_swim_sync_ctx *c = NULL;
-    for (uint32_t k = 0; k < PPDB_ARRAY_LEN(s->syncs) && !c; k++)
-        if (!s->syncs[k].used)
-            c = &s->syncs[k];
-    if (!c) {
-        s->stats.syncs_failed++;
+    struct ppdb_swim_sync_ctx *c = sync_ctx_take(s, to);
+    if (!c)
         return PPDB_ELIMIT;
-    }
+    c->seed = seed;
     struct ppdb_buf body;
     ppdb_buf_init(&body);
     int rc = encode_state(s, join, &body);
-    if (rc == 0) {
-        c->used = true;
-        c->swim = s;
-        c->seed = seed;
-        s->stats.syncs_started++;
-        s->stats.sync_bytes += body.len;
-        rc = s->io.sync_request(s->io.ctx, to, body.data, body.len, s->p.sync_timeout_ms,
-                                sync_done_cb, c);
-        if (rc)
-            c->used = false;
-    }
-    if (rc)
+    if (rc) {
         s->stats.syncs_failed++;
-    ppdb_buf_deinit(&body);
-    return rc;
+        ppdb_buf_deinit(&body);
+        return rc;
+    }
+    return sync_send(s, c, &body);
+}
+
+/* The periodic push/pull, first as a digest of our live view with our own
+ * record: a peer whose view has the same digest answers with nothing; else
+ * with its full state, and we push ours (sync_push). */
+static int digest_with(struct ppdb_swim *s, const struct ppdb_addr *to)
+{
+    struct ppdb_swim_sync_ctx *c = sync_ctx_take(s, to);
+    if (!c)
+        return PPDB_ELIMIT;
+    c->digest = true;
+    uint32_t self = self_index(s);
+    struct sync_head h = {.delta = true, .wm = 0, .has_digest = true, .digest = s->digest};
+    struct ppdb_buf body;
+    ppdb_buf_init(&body);
+    int rc = encode_body(s, &h, &self, 1, &body);
+    if (rc) {
+        s->stats.syncs_failed++;
+        ppdb_buf_deinit(&body);
+        return rc;
+    }
+    return sync_send(s, c, &body);
+}
+
+/* Our full state to the peer whose full state `reply` was, asking only for
+ * its changes after that reply's watermark. */
+static int sync_push(struct ppdb_swim *s, const struct ppdb_addr *to, const msgpack_object *reply)
+{
+    struct sync_head h = {.wm = s->tab.lseq};
+    h.has_since = ppdb_mp_get_u32(reply, PPDB_SWIM_K_WATERMARK, &h.since) == 0 &&
+                  ppdb_mp_get_u64(reply, PPDB_SWIM_K_EPOCH, &h.since_epoch) == 0;
+    struct ppdb_swim_sync_ctx *c = sync_ctx_take(s, to);
+    if (!c)
+        return PPDB_ELIMIT;
+    struct ppdb_buf body;
+    ppdb_buf_init(&body);
+    int rc = encode_body(s, &h, NULL, s->tab.len, &body);
+    if (rc) {
+        s->stats.syncs_failed++;
+        ppdb_buf_deinit(&body);
+        return rc;
+    }
+    return sync_send(s, c, &body);
+}
+
+/* Starts one delta push/pull with partner k: our changes since we last
+ * pushed to it, and a request for its changes since we last pulled. */
+static int delta_with(struct ppdb_swim *s, int32_t k)
+{
+    struct ppdb_swim_partner *p = &s->partners[k];
+    struct ppdb_swim_sync_ctx *c = sync_ctx_take(s, &p->addr);
+    if (!c)
+        return PPDB_ELIMIT;
+    c->partner = k;
+    push_epoch_check(s);
+    struct sync_head h = {.has_since = p->epoch != 0, .since = p->pulled, .since_epoch = p->epoch};
+    struct ppdb_buf body;
+    ppdb_buf_init(&body);
+    int rc = encode_delta(s, &h, p->pushed, true, 0, 0, &body);
+    if (rc) {
+        s->stats.syncs_failed++;
+        ppdb_buf_deinit(&body);
+        return rc;
+    }
+    c->push_wm = h.wm;
+    s->stats.syncs_delta++;
+    return sync_send(s, c, &body);
+}
+
+/* A sticky partner: kept while it answers and is not known to be gone;
+ * else a random live member. -1 when there is none. */
+static int32_t sticky_partner(struct ppdb_swim *s)
+{
+    static const struct ppdb_node_id zero;
+    if (s->sticky >= 0) {
+        const struct ppdb_swim_partner *p = &s->partners[s->sticky];
+        if (ppdb_node_id_equal(&p->id, &zero))
+            return s->sticky; /* a seed: judged by its answers only */
+        uint32_t i = ppdb_swim_table_find(&s->tab, &p->id);
+        if (i != UINT32_MAX && probeable(&s->tab.m[i]))
+            return s->sticky;
+        s->sticky = -1;
+    }
+    uint32_t pick;
+    if (pick_random(s, NULL, 1, &pick) != 1)
+        return -1;
+    struct ppdb_addr addr = s->tab.m[pick].addr;
+    int32_t k = partner_get(s, &addr);
+    s->partners[k].id = s->tab.m[pick].id;
+    s->sticky = k;
+    if (s->had_sticky) {
+        /* a random new partner may sit in our own subtree, which would cut
+         * it off the partner tree: a full push/pull heals that, soon */
+        s->heal = true;
+        arm(s, &s->sync_timer, 1000 + ppdb_env_random_below(s->env, 1000));
+    }
+    s->had_sticky = true;
+    return k;
+}
+
+static bool partner_busy(const struct ppdb_swim *s, int32_t k)
+{
+    for (uint32_t j = 0; j < PPDB_ARRAY_LEN(s->syncs); j++)
+        if (s->syncs[j].used && s->syncs[j].partner == k)
+            return true;
+    return false;
+}
+
+static void delta_tick_cb(struct ppdb_timer *t)
+{
+    struct ppdb_swim *s = t->data;
+    if (s->leaving)
+        return;
+    int32_t k = ppdb_swim_n(s) > 1 ? sticky_partner(s) : -1;
+    if (k >= 0 && !partner_busy(s, k))
+        (void)delta_with(s, k);
+    uint32_t ms = s->delta_ms;
+    arm(s, &s->delta_timer, ms - ms / 4 + ppdb_env_random_below(s->env, ms / 2 + 1));
 }
 
 /* True when a live (alive or suspect) member other than us has addr. */
@@ -1002,10 +1474,14 @@ static void sync_tick_cb(struct ppdb_timer *t)
     /* in a mesh: seeds that are not members may lead to another mesh */
     for (uint32_t k = 0; k < s->nseeds; k++)
         try_seed(s, k, false);
+    /* while deltas bring news the views differ anyway: a full exchange now
+     * would only repeat what the partner tree is delivering */
+    bool deltas_busy = s->sticky >= 0 && now_ms(s) - s->delta_news_ms < PPDB_SWIM_DELTA_QUIET_MS;
     uint32_t pick;
-    if (pick_random(s, NULL, 1, &pick) == 1) {
+    if ((s->heal || !deltas_busy) && pick_random(s, NULL, 1, &pick) == 1) {
+        s->heal = false;
         struct ppdb_addr to = s->tab.m[pick].addr;
-        (void)sync_with(s, &to, false, -1);
+        (void)digest_with(s, &to);
     }
     uint64_t base = ppdb_swim_push_pull_ms(&s->p, n);
     arm(s, &s->sync_timer, base / 2 + ppdb_env_random_below(s->env, base));
@@ -1042,13 +1518,17 @@ int ppdb_swim_init(struct ppdb_swim *s, struct ppdb_env *env, const struct ppdb_
     if (p->max_suspicions == 0 || p->max_probes == 0 || p->max_broadcasts == 0 ||
         p->max_members < 2 || p->max_members > PPDB_SWIM_TABLE_MAX || p->probe_interval_ms == 0 ||
         p->probe_timeout_ms == 0 || p->probe_timeout_ms >= p->probe_interval_ms ||
-        p->gossip_interval_ms == 0 || meta_len > PPDB_MEMBER_META_MAX)
+        p->gossip_interval_ms == 0 || meta_len > PPDB_MEMBER_META_MAX ||
+        p->max_suspicions >= UINT16_MAX)
         return PPDB_EINVAL;
     s->env = env;
     s->p = *p;
     s->io = *io;
     s->self_id = *self_id;
     int rc = ppdb_swim_table_init(&s->tab, p->max_members, ppdb_env_random_u64(env));
+    s->tab.epoch = ppdb_env_random_u64(env) | 1; /* a restarted node numbers anew */
+    s->sticky = -1;
+    s->delta_ms = PPDB_SWIM_DELTA_MIN_MS;
     if (rc == 0)
         rc = ppdb_swim_queue_init(&s->queue, p->max_broadcasts);
     s->susps = ppdb_calloc(p->max_suspicions, sizeof(*s->susps));
@@ -1067,6 +1547,7 @@ int ppdb_swim_init(struct ppdb_swim *s, struct ppdb_env *env, const struct ppdb_
     ppdb_timer_init(&s->sync_timer, sync_tick_cb, s);
     ppdb_timer_init(&s->reap_timer, reap_cb, s);
     ppdb_timer_init(&s->leave_timer, leave_done_cb, s);
+    ppdb_timer_init(&s->delta_timer, delta_tick_cb, s);
     struct ppdb_swim_member self = {.id = *self_id,
                                     .state = PPDB_MEMBER_ALIVE,
                                     .version = PPDB_SWIM_VERSION,
@@ -1079,6 +1560,7 @@ int ppdb_swim_init(struct ppdb_swim *s, struct ppdb_env *env, const struct ppdb_
         ppdb_swim_deinit(s);
         return rc;
     }
+    s->digest = live_share(s, i);
     return 0;
 }
 
@@ -1087,7 +1569,8 @@ void ppdb_swim_deinit(struct ppdb_swim *s)
     if (!s->env)
         return;
     struct ppdb_timer *timers[] = {&s->tick_timer, &s->probe_timer, &s->gossip_timer,
-                                   &s->sync_timer, &s->reap_timer,  &s->leave_timer};
+                                   &s->sync_timer, &s->reap_timer,  &s->leave_timer,
+                                   &s->delta_timer};
     for (size_t k = 0; k < PPDB_ARRAY_LEN(timers); k++)
         if (timers[k]->cb)
             ppdb_env_timer_cancel(s->env, timers[k]);
@@ -1116,8 +1599,10 @@ int ppdb_swim_start(struct ppdb_swim *s, const struct ppdb_addr *seeds, uint32_t
     enqueue(s, i, PPDB_MEMBER_ALIVE, s->tab.m[i].incarnation, NULL);
     arm(s, &s->tick_timer, ppdb_env_random_below(s->env, s->p.probe_interval_ms));
     arm(s, &s->reap_timer, PPDB_MAX(1000u, s->p.reap_ms / 4));
-    for (uint32_t k = 0; k < s->nseeds; k++)
-        try_seed(s, k, true);
+    if (s->nseeds > 0) /* one seed; the next when it fails */
+        try_seed(s, (uint32_t)ppdb_env_random_below(s->env, s->nseeds), true);
+    arm(s, &s->delta_timer,
+        PPDB_SWIM_DELTA_MIN_MS + ppdb_env_random_below(s->env, PPDB_SWIM_DELTA_MIN_MS));
     uint64_t first =
         s->nseeds ? PPDB_MIN(s->p.sync_timeout_ms, 2000u) : ppdb_swim_push_pull_ms(&s->p, 1);
     arm(s, &s->sync_timer, first + ppdb_env_random_below(s->env, 1000));
@@ -1130,6 +1615,7 @@ static void leave_done_cb(struct ppdb_timer *t)
     s->left = true;
     ppdb_env_timer_cancel(s->env, &s->gossip_timer);
     ppdb_env_timer_cancel(s->env, &s->sync_timer);
+    ppdb_env_timer_cancel(s->env, &s->delta_timer);
     if (s->leave_cb)
         s->leave_cb(s->leave_data, 0);
 }

@@ -20,7 +20,12 @@
  *             queue is not empty) until sent retransmit_mult*log10(N) times.
  *   sync      full-state push/pull over a reliable stream with one random
  *             member, its interval scaled with N; a join is a push/pull
- *             with each seed.
+ *             with one seed (the next one if it fails). Between them, delta
+ *             push/pull with a sticky partner (the seed joined through,
+ *             else a member kept while it answers): only entries changed
+ *             since the watermarks of the last exchange, every second while
+ *             there is news, backing off while there is none. New members
+ *             travel this way, not by gossip.
  *   health    Lifeguard's local health: missed ACKs and NACKs and refuted
  *             suspicions of ourselves raise a score that stretches our
  *             probe interval and timeout, so a slow node backs off.
@@ -43,7 +48,7 @@
 #define PPDB_MSG_SWIM_PING_REQ   0x12 /* {0: target id, 1: target addr, 7?: updates} */
 #define PPDB_MSG_SWIM_NACK       0x13 /* {7?: updates}, request id = the ping-req's */
 #define PPDB_MSG_SWIM_GOSSIP     0x14 /* {7: updates} */
-#define PPDB_MSG_SWIM_SYNC       0x15 /* stream request {0: join, 1: count, 2: members} */
+#define PPDB_MSG_SWIM_SYNC       0x15 /* stream request {0: join, 1: count, 2: members, 3..8?} */
 #define PPDB_MSG_SWIM_SYNC_REPLY 0x16 /* stream reply, same body */
 /* 0x1F was the interim stream transport chunk: retired, never reuse. */
 
@@ -53,6 +58,15 @@
 #define PPDB_SWIM_K_JOIN    0
 #define PPDB_SWIM_K_COUNT   1
 #define PPDB_SWIM_K_MEMBERS 2
+/* Delta sync (optional; older nodes ignore them and send full state): */
+#define PPDB_SWIM_K_EPOCH       3  /* the sender's table epoch */
+#define PPDB_SWIM_K_WATERMARK   4  /* every change of the sender up to this lseq is in members */
+#define PPDB_SWIM_K_SINCE       5  /* request: send me your changes after this lseq ... */
+#define PPDB_SWIM_K_SINCE_EPOCH 6  /* ... of this epoch of yours (else full state) */
+#define PPDB_SWIM_K_MORE        7  /* reply: truncated, changes after the watermark remain */
+#define PPDB_SWIM_K_DELTA       8  /* members holds changes only, not the full state */
+#define PPDB_SWIM_K_SAMPLE      9  /* join request: reply with this many members, not all */
+#define PPDB_SWIM_K_DIGEST      10 /* request: digest of the sender's live view */
 
 /* Envelope bytes around a body: map, version, type, sender, request id. */
 #define PPDB_SWIM_ENVELOPE_MAX 48
@@ -143,10 +157,11 @@ struct ppdb_swim_member {
     struct ppdb_addr addr;
     uint32_t meta_off; /* into the table's arena */
     uint64_t state_ms; /* mono_ms of the last state change */
-    uint32_t susp;     /* suspicion slot + 1; 0: none */
+    uint16_t susp;     /* suspicion slot + 1; 0: none (max_suspicions < 65535) */
     uint16_t rtt_ms;   /* last direct probe round trip, saturating; 0: unknown */
-    uint16_t reserved_;
+    uint32_t lseq;     /* the table's change sequence at this entry's last change */
 };
+_Static_assert(sizeof(struct ppdb_swim_member) == 72, "member entry budget");
 
 /* A slot: 0 = empty, else (index + 1) in the low PPDB_SWIM_SLOT_INDEX_BITS
  * bits and a tag (high bits of the id's hash) above them, so probing past
@@ -167,7 +182,21 @@ struct ppdb_swim_table {
     size_t arena_garbage;
     uint32_t count[4]; /* members by state */
     uint64_t hash_seed;
+    /* Local change sequence (delta sync): every change of an entry (added,
+     * state, incarnation, address, meta) gives it lseq = ++lseq. `epoch`
+     * names the numbering: it is drawn at start and changes when lseq
+     * would wrap (all entries are then renumbered), so a watermark of
+     * another epoch means "send everything". The log holds the id changed
+     * at each of the last log_cap sequence numbers (at lseq L:
+     * log[L % cap]), so "what changed after L" reads only those entries. */
+    uint32_t lseq;
+    uint32_t log_from; /* the lowest lseq the log may answer for */
+    uint64_t epoch;
+    struct ppdb_node_id *log; /* log_cap ids */
+    uint32_t log_cap;         /* a power of two: PPDB_SWIM_LOG_MIN..PPDB_SWIM_LOG_MAX */
 };
+#define PPDB_SWIM_LOG_MIN 32u
+#define PPDB_SWIM_LOG_MAX 1024u
 
 int ppdb_swim_table_init(struct ppdb_swim_table *t, uint32_t max, uint64_t hash_seed);
 void ppdb_swim_table_deinit(struct ppdb_swim_table *t);
@@ -181,6 +210,9 @@ void ppdb_swim_table_prefetch(const struct ppdb_swim_table *t, const struct ppdb
 /* Appends a member (its id must be new); ELIMIT at max, ENOMEM. */
 int ppdb_swim_table_add(struct ppdb_swim_table *t, const struct ppdb_swim_member *m,
                         const uint8_t *meta, uint32_t meta_len, uint32_t *index_out);
+/* Makes room for n entries in all (at most max) in one step, e.g. before
+ * merging a full state of n members; ENOMEM. */
+int ppdb_swim_table_reserve(struct ppdb_swim_table *t, uint32_t n);
 /* Removes entry i; the last entry moves into i. */
 void ppdb_swim_table_remove(struct ppdb_swim_table *t, uint32_t i);
 void ppdb_swim_table_swap(struct ppdb_swim_table *t, uint32_t i, uint32_t j);
@@ -193,6 +225,15 @@ static inline const uint8_t *ppdb_swim_table_meta(const struct ppdb_swim_table *
     return t->arena.data + t->m[i].meta_off;
 }
 void ppdb_swim_table_set_state(struct ppdb_swim_table *t, uint32_t i, uint8_t state);
+/* Records a local change of entry i: a new lseq (and log slot). */
+void ppdb_swim_table_touch(struct ppdb_swim_table *t, uint32_t i);
+/* The entries changed after `since` (an lseq of this table's epoch), at
+ * most max of them, in lseq order, into idx: *n_out entries; *wm_out the
+ * lseq up to which every change is covered; *more_out when changes after
+ * *wm_out remain. Reads the log when it reaches back to since, else scans
+ * the table (and sorts only when there are more than max). ENOMEM. */
+int ppdb_swim_table_changed(const struct ppdb_swim_table *t, uint32_t since, uint32_t max,
+                            uint32_t *idx, uint32_t *n_out, uint32_t *wm_out, bool *more_out);
 /* All memory the table holds. */
 size_t ppdb_swim_table_memory(const struct ppdb_swim_table *t);
 
@@ -312,7 +353,37 @@ struct ppdb_swim_relay {
 struct ppdb_swim_sync_ctx {
     struct ppdb_swim *swim;
     bool used;
-    int32_t seed; /* index into seeds this sync contacts; -1: none */
+    int32_t seed;        /* index into seeds this sync contacts; -1: none */
+    int32_t partner;     /* index into partners (a delta sync); -1: none */
+    uint32_t push_wm;    /* our lseq up to which this request pushed our changes */
+    uint64_t push_epoch; /* our table epoch push_wm belongs to */
+    bool digest;         /* a periodic push/pull that sent only a digest */
+    struct ppdb_addr to;
+};
+
+/* Delta sync (docs/protocols/membership.md, "delta sync"): a node keeps
+ * watermarks for a few partners it syncs with, LRU; the responder keeps
+ * nothing per peer. */
+#define PPDB_SWIM_PARTNERS          8
+#define PPDB_SWIM_DELTA_MAX         2048    /* records in one delta body */
+#define PPDB_SWIM_DELTA_MIN_MS      1000    /* delta interval while replies bring news */
+#define PPDB_SWIM_DELTA_MORE_MS     100     /* next delta after a truncated reply */
+#define PPDB_SWIM_DELTA_QUIET_MS    10000   /* no news this long: the interval starts doubling */
+#define PPDB_SWIM_DELTA_CAP_MS      300000u /* the backed-off interval never exceeds this */
+#define PPDB_SWIM_PARTNER_FAILS     2 /* failed exchanges in a row that drop a sticky partner */
+#define PPDB_SWIM_JOIN_GOSSIP_MS    10000u /* new members gossiped: one per this ... */
+#define PPDB_SWIM_JOIN_GOSSIP_BURST 2u     /* ... with this burst (join_gossip_allowed) */
+#define PPDB_SWIM_JOIN_SAMPLE       16     /* members a join asks a seed for */
+
+struct ppdb_swim_partner {
+    struct ppdb_addr addr;
+    struct ppdb_node_id id; /* all zero: unknown (a seed address) */
+    uint64_t epoch;         /* the partner's table epoch; 0: none yet (pull full state) */
+    uint32_t pulled;        /* its lseq we have merged up to (in epoch) */
+    uint32_t pushed;        /* our lseq up to which it has our changes */
+    uint64_t used_ms;       /* LRU */
+    uint32_t fails;         /* exchanges failed in a row */
+    bool used;
 };
 
 /* A join candidate that is not (known to be) a member is contacted with a
@@ -331,7 +402,15 @@ struct ppdb_swim {
     struct ppdb_swim_susp *susps;   /* max_suspicions */
     struct ppdb_swim_relay *relays; /* max_probes */
     uint32_t nrelays;               /* relays in use */
-    struct ppdb_swim_sync_ctx syncs[4];
+    struct ppdb_swim_sync_ctx syncs[8];
+    struct ppdb_swim_partner partners[PPDB_SWIM_PARTNERS];
+    int32_t sticky;              /* the partner the delta timer syncs with; -1: pick one */
+    uint32_t delta_ms;           /* the delta interval now (adaptive) */
+    uint64_t join_gossip_tat_ms; /* new-member gossip budget (GCRA) */
+    uint64_t delta_news_ms;      /* when a delta reply last brought news */
+    uint64_t push_epoch;         /* our epoch the partners' `pushed` watermarks belong to */
+    uint64_t digest;             /* XOR of ppdb_swim_live_hash over alive and suspect members */
+    bool had_sticky, heal;       /* heal: the next push/pull runs even while deltas are busy */
     struct ppdb_addr seeds[PPDB_NODE_MAX_SEEDS];
     uint64_t seed_tried_ms[PPDB_NODE_MAX_SEEDS]; /* last push/pull started; 0: never */
     bool seed_pending[PPDB_NODE_MAX_SEEDS];      /* one sync in flight at most */
@@ -355,6 +434,7 @@ struct ppdb_swim {
     ppdb_node_done_cb leave_cb;
     void *leave_data;
     struct ppdb_timer probe_timer, tick_timer, gossip_timer, sync_timer, reap_timer, leave_timer;
+    struct ppdb_timer delta_timer;
     struct ppdb_swim_stats stats;
 };
 
@@ -383,6 +463,16 @@ int ppdb_swim_on_sync(struct ppdb_swim *s, const struct ppdb_node_id *peer,
                       const msgpack_object *body, struct ppdb_buf *reply);
 /* Applies one update as if gossiped (tests and merges). */
 void ppdb_swim_apply(struct ppdb_swim *s, const struct ppdb_swim_rec *r);
+/* A live (alive or suspect) member's share of the view digest: equal
+ * digests mean two nodes agree on who is live at which incarnation, and
+ * the periodic push/pull then exchanges nothing more. */
+static inline uint64_t ppdb_swim_live_hash(const struct ppdb_node_id *id, uint64_t inc)
+{
+    uint8_t b[PPDB_NODE_ID_LEN + 8];
+    memcpy(b, id->b, PPDB_NODE_ID_LEN);
+    memcpy(b + PPDB_NODE_ID_LEN, &inc, 8);
+    return ppdb_hash64(b, sizeof(b), 0x5157494d64696721ull);
+}
 /* Members counted for N: alive + suspect. */
 static inline uint32_t ppdb_swim_n(const struct ppdb_swim *s)
 {

@@ -1,0 +1,418 @@
+/*
+ * test_swim_delta.c - delta push/pull between SWIM instances (peer/swim.c):
+ * the member table's change sequence and log (log and scan paths, the
+ * bound and `more`, renumbering on wrap), then two nodes over a fake
+ * transport: a join by sample, the first full pull, deltas carrying only
+ * what changed, truncated replies continued at once, an epoch change
+ * answered with full state, pushes, the periodic push/pull gated by a
+ * digest of the live view, and the bounded partner table.
+ *
+ * The env here is a stub: a settable clock, a seeded RNG, and timers that
+ * are only recorded (the test fires the one it means to). Datagrams are
+ * dropped; a sync request is kept until the test delivers it.
+ */
+#include <msgpack.h>
+
+#include "../check.h"
+#include "../../peer/swim.h"
+
+/* ------------------------------------------------------------ stub env */
+
+struct stub_env {
+    struct ppdb_env env;
+    uint64_t now_ms;
+    struct ppdb_rng rng;
+};
+
+static uint64_t stub_mono(struct ppdb_env *e)
+{
+    return ((struct stub_env *)e)->now_ms;
+}
+static int64_t stub_wall(struct ppdb_env *e)
+{
+    return (int64_t)((struct stub_env *)e)->now_ms;
+}
+static int stub_arm(struct ppdb_env *e, struct ppdb_timer *t, uint64_t delay_ms)
+{
+    t->due_ms = ((struct stub_env *)e)->now_ms + delay_ms;
+    t->heap_index = 0; /* "armed" */
+    return 0;
+}
+static void stub_cancel(struct ppdb_env *e, struct ppdb_timer *t)
+{
+    (void)e;
+    t->heap_index = PPDB_TIMER_IDLE;
+}
+static void stub_random(struct ppdb_env *e, void *buf, size_t len)
+{
+    struct stub_env *s = (struct stub_env *)e;
+    uint8_t *p = buf;
+    for (size_t i = 0; i < len; i++)
+        p[i] = (uint8_t)ppdb_rng_next(&s->rng);
+}
+static const struct ppdb_env_ops stub_ops = {
+    .mono_ms = stub_mono,
+    .wall_ms = stub_wall,
+    .timer_arm = stub_arm,
+    .timer_cancel = stub_cancel,
+    .random = stub_random,
+};
+
+/* ------------------------------------------------------------ transport */
+
+struct pending {
+    bool used;
+    struct ppdb_addr to;
+    struct ppdb_buf body;
+    ppdb_swim_sync_done_cb cb;
+    void *cb_data;
+};
+
+struct peer {
+    struct stub_env env;
+    struct ppdb_swim swim;
+    struct ppdb_node_id id;
+    struct ppdb_addr addr;
+    struct pending req; /* one outstanding request is all these tests need */
+};
+
+static int io_send(void *ctx, const struct ppdb_addr *to, uint32_t type, uint64_t rid,
+                   const uint8_t *body, size_t len)
+{
+    (void)ctx, (void)to, (void)type, (void)rid, (void)body, (void)len;
+    return 0;
+}
+
+static int io_sync(void *ctx, const struct ppdb_addr *to, const uint8_t *body, size_t len,
+                   uint32_t timeout_ms, ppdb_swim_sync_done_cb cb, void *cb_data)
+{
+    struct peer *p = ctx;
+    (void)timeout_ms;
+    if (p->req.used)
+        return PPDB_ELIMIT;
+    p->req.used = true;
+    p->req.to = *to;
+    ppdb_buf_init(&p->req.body);
+    CHECK_OK(ppdb_buf_append(&p->req.body, body, len));
+    p->req.cb = cb;
+    p->req.cb_data = cb_data;
+    return 0;
+}
+
+static void peer_init(struct peer *p, uint8_t tag, uint64_t seed)
+{
+    memset(p, 0, sizeof(*p));
+    p->env.env.ops = &stub_ops;
+    p->env.env.log = ppdb_logger_default();
+    p->env.now_ms = 1000;
+    ppdb_rng_seed(&p->env.rng, seed);
+    memset(p->id.b, tag, sizeof(p->id.b));
+    ppdb_addr_ipv4(&p->addr, 127, 0, 0, tag, 7000);
+    struct ppdb_swim_params prm;
+    CHECK_OK(ppdb_swim_profile("lan-default", &prm));
+    prm.max_broadcasts = 256;
+    prm.max_suspicions = 16;
+    prm.max_probes = 16;
+    struct ppdb_swim_io io = {.send_msg = io_send, .sync_request = io_sync, .ctx = p};
+    CHECK_OK(ppdb_swim_init(&p->swim, &p->env.env, &prm, &io, &p->id, &p->addr, 1, NULL, 0));
+}
+
+static void peer_deinit(struct peer *p)
+{
+    if (p->req.used)
+        ppdb_buf_deinit(&p->req.body);
+    ppdb_swim_deinit(&p->swim);
+}
+
+/* A member of nobody: id from k, alive at inc. */
+static void fake_member(struct ppdb_swim *s, uint32_t k, uint64_t inc)
+{
+    struct ppdb_swim_rec r;
+    memset(&r, 0, sizeof(r));
+    r.state = PPDB_MEMBER_ALIVE;
+    r.full = true;
+    memcpy(r.id.b, "fake", 4);
+    memcpy(r.id.b + 4, &k, sizeof(k));
+    r.incarnation = inc;
+    ppdb_addr_ipv4(&r.addr, 10, (uint8_t)(k >> 16), (uint8_t)(k >> 8), (uint8_t)k, 7000);
+    r.version = PPDB_SWIM_VERSION;
+    ppdb_swim_apply(s, &r);
+}
+
+struct reply_info {
+    uint32_t count, wm;
+    bool delta, more, has_wm;
+};
+
+static void body_info(const msgpack_object *o, struct reply_info *ri)
+{
+    memset(ri, 0, sizeof(*ri));
+    CHECK_OK(ppdb_mp_get_u32(o, PPDB_SWIM_K_COUNT, &ri->count));
+    (void)ppdb_mp_get_bool(o, PPDB_SWIM_K_DELTA, &ri->delta);
+    (void)ppdb_mp_get_bool(o, PPDB_SWIM_K_MORE, &ri->more);
+    ri->has_wm = ppdb_mp_get_u32(o, PPDB_SWIM_K_WATERMARK, &ri->wm) == 0;
+}
+
+/* Delivers from's outstanding request to `to` and its reply back; the
+ * request's and the reply's figures into rq and rp. */
+static void exchange(struct peer *from, struct peer *to, struct reply_info *rq,
+                     struct reply_info *rp)
+{
+    CHECK(from->req.used);
+    struct pending q = from->req;
+    from->req.used = false;
+    msgpack_unpacked req, rep;
+    msgpack_unpacked_init(&req);
+    msgpack_unpacked_init(&rep);
+    CHECK_EQ(msgpack_unpack_next(&req, (const char *)q.body.data, q.body.len, NULL),
+             MSGPACK_UNPACK_SUCCESS);
+    body_info(&req.data, rq);
+    struct ppdb_buf reply;
+    ppdb_buf_init(&reply);
+    CHECK_OK(ppdb_swim_on_sync(&to->swim, &from->id, &req.data, &reply));
+    CHECK_EQ(msgpack_unpack_next(&rep, (const char *)reply.data, reply.len, NULL),
+             MSGPACK_UNPACK_SUCCESS);
+    body_info(&rep.data, rp);
+    q.cb(q.cb_data, 0, &rep.data);
+    msgpack_unpacked_destroy(&req);
+    msgpack_unpacked_destroy(&rep);
+    ppdb_buf_deinit(&reply);
+    ppdb_buf_deinit(&q.body);
+}
+
+static void fire_delta(struct peer *p)
+{
+    CHECK(ppdb_timer_armed(&p->swim.delta_timer));
+    p->env.now_ms = PPDB_MAX(p->env.now_ms, p->swim.delta_timer.due_ms);
+    p->swim.delta_timer.heap_index = PPDB_TIMER_IDLE;
+    p->swim.delta_timer.cb(&p->swim.delta_timer);
+}
+
+/* ------------------------------------------------------------ the table */
+
+static void test_table_changes(void)
+{
+    struct ppdb_swim_table t;
+    CHECK_OK(ppdb_swim_table_init(&t, 5000, 7));
+    struct ppdb_swim_member m;
+    memset(&m, 0, sizeof(m));
+    uint32_t idx[4096], n, wm, at;
+    bool more;
+    for (uint32_t k = 0; k < 1000; k++) {
+        memcpy(m.id.b, &k, sizeof(k));
+        CHECK_OK(ppdb_swim_table_add(&t, &m, NULL, 0, &at));
+        CHECK_EQ(t.m[at].lseq, k + 1);
+    }
+    CHECK_EQ(t.lseq, 1000u);
+    /* recent: from the log, in lseq order */
+    CHECK_OK(ppdb_swim_table_changed(&t, 990, 100, idx, &n, &wm, &more));
+    CHECK_EQ(n, 10u);
+    CHECK_EQ(wm, 1000u);
+    CHECK(!more);
+    for (uint32_t k = 0; k < n; k++)
+        CHECK_EQ(t.m[idx[k]].lseq, 991 + k);
+    /* a change supersedes the entry's earlier sequence number */
+    ppdb_swim_table_touch(&t, 995);
+    CHECK_OK(ppdb_swim_table_changed(&t, 990, 100, idx, &n, &wm, &more));
+    CHECK_EQ(n, 10u);
+    CHECK_EQ(t.m[idx[n - 1]].lseq, 1001u);
+    CHECK_EQ(wm, 1001u);
+    /* bounded: the watermark is the last one sent, and more remain */
+    CHECK_OK(ppdb_swim_table_changed(&t, 990, 4, idx, &n, &wm, &more));
+    CHECK_EQ(n, 4u);
+    CHECK(more);
+    CHECK_EQ(wm, t.m[idx[3]].lseq);
+    /* older than the log: a scan, sorted when truncated */
+    CHECK_OK(ppdb_swim_table_changed(&t, 0, 4096, idx, &n, &wm, &more));
+    CHECK_EQ(n, 1000u);
+    CHECK_EQ(wm, 1001u);
+    CHECK(!more);
+    CHECK_OK(ppdb_swim_table_changed(&t, 10, 100, idx, &n, &wm, &more));
+    CHECK_EQ(n, 100u);
+    CHECK(more);
+    CHECK_EQ(wm, 110u);
+    for (uint32_t k = 0; k < n; k++)
+        CHECK_EQ(t.m[idx[k]].lseq, 11 + k);
+    /* nothing newer */
+    CHECK_OK(ppdb_swim_table_changed(&t, 1001, 100, idx, &n, &wm, &more));
+    CHECK_EQ(n, 0u);
+    CHECK_EQ(wm, 1001u);
+    /* wrap: a new epoch and numbering, the log answers nothing old */
+    uint64_t epoch = t.epoch;
+    t.lseq = UINT32_MAX - 1;
+    ppdb_swim_table_touch(&t, 0);
+    CHECK_EQ(t.m[0].lseq, UINT32_MAX);
+    ppdb_swim_table_touch(&t, 1);
+    CHECK(t.epoch != epoch);
+    CHECK_EQ(t.lseq, 1001u);
+    CHECK_EQ(t.m[1].lseq, 1001u);
+    CHECK_OK(ppdb_swim_table_changed(&t, 0, 4096, idx, &n, &wm, &more));
+    CHECK_EQ(n, 1000u);
+    ppdb_swim_table_deinit(&t);
+}
+
+/* ------------------------------------------------------------ two nodes */
+
+static void test_delta_sync(uint64_t seed)
+{
+    static struct peer a, b;
+    peer_init(&a, 1, seed);
+    peer_init(&b, 2, seed + 1);
+    for (uint32_t k = 0; k < 3000; k++)
+        fake_member(&a.swim, k, 1);
+    CHECK_EQ(a.swim.tab.len, 3001u);
+    /* new members are gossiped only within the budget */
+    CHECK_EQ(a.swim.queue.len, PPDB_SWIM_JOIN_GOSSIP_BURST);
+    CHECK_OK(ppdb_swim_start(&a.swim, NULL, 0));
+    CHECK_OK(ppdb_swim_start(&b.swim, &a.addr, 1));
+    struct reply_info rq, rp;
+
+    /* join: a sample, then a full pull from a partner picked among it */
+    exchange(&b, &a, &rq, &rp);
+    CHECK(rp.delta);
+    CHECK(rp.count >= 1 && rp.count <= 1 + PPDB_SWIM_JOIN_SAMPLE);
+    CHECK(b.swim.sticky < 0);
+    CHECK_EQ(b.swim.delta_timer.due_ms, b.env.now_ms); /* at once */
+    fire_delta(&b);
+    CHECK(b.swim.sticky >= 0);
+    exchange(&b, &a, &rq, &rp); /* whatever b picked, a answers */
+    CHECK(!rp.delta);
+    CHECK_EQ(rp.count, 3002u); /* a merged b first */
+    CHECK_EQ(b.swim.tab.len, 3002u);
+    CHECK(rq.delta && rq.count >= 1); /* b pushed itself */
+    const struct ppdb_swim_partner *p = &b.swim.partners[b.swim.sticky];
+    CHECK_EQ(p->epoch, a.swim.tab.epoch);
+    CHECK_EQ(p->pulled, rp.wm);
+
+    /* only what changed since */
+    for (uint32_t k = 0; k < 10; k++)
+        fake_member(&a.swim, k, 2);
+    fire_delta(&b);
+    exchange(&b, &a, &rq, &rp);
+    CHECK(rp.delta);
+    CHECK_EQ(rp.count, 10u);
+    CHECK(!rp.more);
+    CHECK_EQ(b.swim.delta_ms, PPDB_SWIM_DELTA_MIN_MS);
+    /* nothing new: empty; the interval backs off once news are old */
+    fire_delta(&b);
+    exchange(&b, &a, &rq, &rp);
+    CHECK_EQ(rp.count, 0u);
+    CHECK_EQ(b.swim.delta_ms, PPDB_SWIM_DELTA_MIN_MS);
+    b.env.now_ms += PPDB_SWIM_DELTA_QUIET_MS;
+    fire_delta(&b);
+    exchange(&b, &a, &rq, &rp);
+    CHECK_EQ(rp.count, 0u);
+    CHECK_EQ(b.swim.delta_ms, 2 * PPDB_SWIM_DELTA_MIN_MS);
+    /* a local change brings a backed-off timer in */
+    b.swim.delta_ms = 16 * PPDB_SWIM_DELTA_MIN_MS;
+    fire_delta(&b);
+    exchange(&b, &a, &rq, &rp);
+    CHECK(b.swim.delta_timer.due_ms > b.env.now_ms + PPDB_SWIM_DELTA_MIN_MS);
+    fake_member(&b.swim, 9001, 1);
+    CHECK_EQ(b.swim.delta_timer.due_ms, b.env.now_ms + PPDB_SWIM_DELTA_MIN_MS);
+    fire_delta(&b);
+    exchange(&b, &a, &rq, &rp);
+    CHECK_EQ(rq.count, 2u); /* b itself and the new member */
+
+    /* many changes: bounded replies with `more`, continued soon */
+    for (uint32_t k = 0; k < 3000; k++)
+        fake_member(&a.swim, k, 3);
+    uint32_t got = 0, rounds = 0;
+    do {
+        fire_delta(&b);
+        exchange(&b, &a, &rq, &rp);
+        got += rp.count;
+        CHECK(rp.count <= PPDB_SWIM_DELTA_MAX);
+        if (rp.more)
+            CHECK_EQ(b.swim.delta_timer.due_ms, b.env.now_ms + PPDB_SWIM_DELTA_MORE_MS);
+        CHECK(++rounds < 10);
+    } while (rp.more);
+    CHECK_EQ(rounds, 2u);
+    CHECK_EQ(got, 3000u);
+    for (uint32_t k = 0; k < 3000; k++) {
+        struct ppdb_node_id id;
+        memset(&id, 0, sizeof(id));
+        memcpy(id.b, "fake", 4);
+        memcpy(id.b + 4, &k, sizeof(k));
+        uint32_t i = ppdb_swim_table_find(&b.swim.tab, &id);
+        CHECK(i != UINT32_MAX);
+        CHECK_EQ(b.swim.tab.m[i].incarnation, 3u);
+    }
+
+    /* push: b's change reaches a in b's next request, and is not echoed */
+    fake_member(&b.swim, 9000, 1);
+    fire_delta(&b);
+    exchange(&b, &a, &rq, &rp);
+    CHECK_EQ(rq.count, 2u); /* b itself and the new member */
+    CHECK_EQ(rp.count, 0u);
+    CHECK_EQ(a.swim.tab.len, 3004u);
+
+    /* a restarted a (new epoch): full state again */
+    a.swim.tab.epoch ^= 0x100;
+    fire_delta(&b);
+    exchange(&b, &a, &rq, &rp);
+    CHECK(!rp.delta);
+    CHECK_EQ(rp.count, a.swim.tab.len);
+    CHECK_EQ(b.swim.partners[b.swim.sticky].epoch, a.swim.tab.epoch);
+    fire_delta(&b);
+    exchange(&b, &a, &rq, &rp);
+    CHECK(rp.delta);
+    CHECK_EQ(rp.count, 0u);
+
+    /* the periodic push/pull waits while deltas bring news ... */
+    b.swim.delta_news_ms = b.env.now_ms;
+    b.swim.sync_timer.cb(&b.swim.sync_timer);
+    CHECK(!b.req.used);
+    /* ... then, with the same view, nothing but digests travels */
+    b.env.now_ms += PPDB_SWIM_DELTA_QUIET_MS;
+    CHECK_EQ_U64(a.swim.digest, b.swim.digest);
+    b.swim.sync_timer.cb(&b.swim.sync_timer);
+    exchange(&b, &a, &rq, &rp);
+    CHECK(rq.delta);
+    CHECK_EQ(rq.count, 1u);
+    CHECK(rp.delta);
+    CHECK_EQ(rp.count, 0u);
+    /* views differ: a's full state, then b pushes its own and gets a delta */
+    fake_member(&a.swim, 9100, 1);
+    CHECK(a.swim.digest != b.swim.digest);
+    b.swim.sync_timer.cb(&b.swim.sync_timer);
+    exchange(&b, &a, &rq, &rp);
+    CHECK(!rp.delta);
+    CHECK_EQ(rp.count, a.swim.tab.len);
+    CHECK_EQ_U64(a.swim.digest, b.swim.digest);
+    exchange(&b, &a, &rq, &rp); /* the push */
+    CHECK(!rq.delta);
+    CHECK_EQ(rq.count, b.swim.tab.len);
+    CHECK(rp.delta);
+    CHECK_EQ(rp.count, 0u);
+
+    /* a partner that fails is replaced; the partner table stays bounded */
+    for (uint32_t round = 0; round < 3 * PPDB_SWIM_PARTNERS; round++) {
+        int32_t before = b.swim.sticky;
+        for (uint32_t f = 0; f < PPDB_SWIM_PARTNER_FAILS; f++) {
+            fire_delta(&b);
+            CHECK(b.req.used);
+            b.req.used = false;
+            ppdb_buf_deinit(&b.req.body);
+            b.req.cb(b.req.cb_data, PPDB_ETIMEDOUT, NULL);
+        }
+        CHECK(b.swim.sticky < 0 || b.swim.sticky != before);
+        uint32_t used = 0;
+        for (uint32_t k = 0; k < PPDB_SWIM_PARTNERS; k++)
+            used += b.swim.partners[k].used;
+        CHECK(used <= PPDB_SWIM_PARTNERS);
+    }
+    peer_deinit(&a);
+    peer_deinit(&b);
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t seed = check_seed(argc, argv, 0xde17a);
+    struct ppdb_alloc_stats base;
+    ppdb_alloc_stats(&base);
+    test_table_changes();
+    test_delta_sync(seed);
+    check_no_leaks(&base);
+    return 0;
+}
