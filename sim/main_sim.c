@@ -21,6 +21,9 @@
  * error, 3 the run itself failed (out of memory, world limits).
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
@@ -253,8 +256,11 @@ static void runner_free(struct runner *r)
         for (uint32_t i = 0; r->nodes && i < r->cap; i++)
             if (r->nodes[i].paused)
                 (void)ppdb_sim_node_resume(r->sim, i);
-        /* stream closes finish in the world: let them */
-        (void)ppdb_sim_run_for(r->sim, 1000);
+        /* stream closes finish in the world: let them. A partition still
+         * in place would hold their last segments (and so the nodes'
+         * memory) until the streams time out: the run is over, so heal. */
+        ppdb_sim_heal(r->sim);
+        (void)ppdb_sim_run_for(r->sim, 3000);
         ppdb_sim_free(r->sim);
     }
     ppdb_memcheck_free(r->chk);
@@ -831,6 +837,13 @@ int main(int argc, char **argv)
 {
     static struct ppdb_scenario scn; /* large: not on the stack */
     struct outputs o = {0};
+#ifdef __GLIBC__
+    /* Thousands of member tables grow by realloc side by side; from the
+     * heap, each growth strands the old block between live ones (measured:
+     * +20% peak RSS at 2,000 nodes). Large blocks from mmap go back to the
+     * system whole. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
     ppdb_scenario_default(&scn);
     build_cmd(&o, argc, argv);
     int rc = parse_args(argc, argv, &scn, &o);
