@@ -20,6 +20,9 @@ if(TARGET ppdb-sim)
   add_test(NAME test_simtool_join_1k
            COMMAND ppdb-sim ${_scn}/join-1k.scn ${_join_args} --quiet --json -)
   set_tests_properties(test_simtool_join_1k PROPERTIES LABELS sim TIMEOUT 600)
+  add_test(NAME test_simtool_partition_end
+           COMMAND ppdb-sim ${CMAKE_CURRENT_LIST_DIR}/sim/partition-end.scn --quiet --json -)
+  set_tests_properties(test_simtool_partition_end PROPERTIES LABELS sim TIMEOUT 300)
   add_test(NAME test_simtool_loss_1h COMMAND ppdb-sim ${_scn}/loss-1h.scn --json -)
   set_tests_properties(test_simtool_loss_1h PROPERTIES LABELS "sim;slow" TIMEOUT 3600)
   add_test(NAME test_simtool_mesh_10k COMMAND ppdb-sim ${_scn}/mesh-10k.scn --json -)
