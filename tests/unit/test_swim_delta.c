@@ -7,7 +7,7 @@
  * answered with full state, pushes, the periodic push/pull gated by a
  * digest of the live view, and the bounded partner table.
  *
- * The env here is a stub: a settable clock, a seeded RNG, and timers that
+ * The env here is driven by hand: a settable clock, a seeded RNG, and timers that
  * are only recorded (the test fires the one it means to). Datagrams are
  * dropped; a sync request is kept until the test delivers it.
  */
@@ -16,46 +16,46 @@
 #include "../check.h"
 #include "../../peer/swim.h"
 
-/* ------------------------------------------------------------ stub env */
+/* ------------------------------------------------------- hand-driven env */
 
-struct stub_env {
+struct hand_env {
     struct ppdb_env env;
     uint64_t now_ms;
     struct ppdb_rng rng;
 };
 
-static uint64_t stub_mono(struct ppdb_env *e)
+static uint64_t hand_mono(struct ppdb_env *e)
 {
-    return ((struct stub_env *)e)->now_ms;
+    return ((struct hand_env *)e)->now_ms;
 }
-static int64_t stub_wall(struct ppdb_env *e)
+static int64_t hand_wall(struct ppdb_env *e)
 {
-    return (int64_t)((struct stub_env *)e)->now_ms;
+    return (int64_t)((struct hand_env *)e)->now_ms;
 }
-static int stub_arm(struct ppdb_env *e, struct ppdb_timer *t, uint64_t delay_ms)
+static int hand_arm(struct ppdb_env *e, struct ppdb_timer *t, uint64_t delay_ms)
 {
-    t->due_ms = ((struct stub_env *)e)->now_ms + delay_ms;
+    t->due_ms = ((struct hand_env *)e)->now_ms + delay_ms;
     t->heap_index = 0; /* "armed" */
     return 0;
 }
-static void stub_cancel(struct ppdb_env *e, struct ppdb_timer *t)
+static void hand_cancel(struct ppdb_env *e, struct ppdb_timer *t)
 {
     (void)e;
     t->heap_index = PPDB_TIMER_IDLE;
 }
-static void stub_random(struct ppdb_env *e, void *buf, size_t len)
+static void hand_random(struct ppdb_env *e, void *buf, size_t len)
 {
-    struct stub_env *s = (struct stub_env *)e;
+    struct hand_env *s = (struct hand_env *)e;
     uint8_t *p = buf;
     for (size_t i = 0; i < len; i++)
         p[i] = (uint8_t)ppdb_rng_next(&s->rng);
 }
-static const struct ppdb_env_ops stub_ops = {
-    .mono_ms = stub_mono,
-    .wall_ms = stub_wall,
-    .timer_arm = stub_arm,
-    .timer_cancel = stub_cancel,
-    .random = stub_random,
+static const struct ppdb_env_ops hand_ops = {
+    .mono_ms = hand_mono,
+    .wall_ms = hand_wall,
+    .timer_arm = hand_arm,
+    .timer_cancel = hand_cancel,
+    .random = hand_random,
 };
 
 /* ------------------------------------------------------------ transport */
@@ -69,7 +69,7 @@ struct pending {
 };
 
 struct peer {
-    struct stub_env env;
+    struct hand_env env;
     struct ppdb_swim swim;
     struct ppdb_node_id id;
     struct ppdb_addr addr;
@@ -102,7 +102,7 @@ static int io_sync(void *ctx, const struct ppdb_addr *to, const uint8_t *body, s
 static void peer_init(struct peer *p, uint8_t tag, uint64_t seed)
 {
     memset(p, 0, sizeof(*p));
-    p->env.env.ops = &stub_ops;
+    p->env.env.ops = &hand_ops;
     p->env.env.log = ppdb_logger_default();
     p->env.now_ms = 1000;
     ppdb_rng_seed(&p->env.rng, seed);
