@@ -176,16 +176,27 @@ static int send_segment(struct ppdb_sim *sim, struct sim_end *e, struct sim_even
     return sim_event_push(sim, ev, dst, due);
 }
 
+/* A conn event about `side` of e's connection, holding a conn ref; NULL
+ * when the world is out of events (the caller counts it). */
+static struct sim_conn_event *conn_event_new(struct ppdb_sim *sim, uint8_t kind, struct sim_end *e,
+                                             uint8_t side, bool limited)
+{
+    struct sim_conn_event *ev = sim_event_new(sim, kind, sizeof(*ev), limited);
+    if (!ev)
+        return NULL;
+    ev->conn = e->conn;
+    ev->side = side;
+    e->conn->refs++;
+    return ev;
+}
+
 static void send_control(struct ppdb_sim *sim, struct sim_end *e, uint8_t kind)
 {
-    struct sim_conn_event *ev = sim_event_new(sim, kind, sizeof(*ev), false);
+    struct sim_conn_event *ev = conn_event_new(sim, kind, e, (uint8_t)(1 - e->side), false);
     if (!ev) {
         sim->stats.overflow++;
         return;
     }
-    ev->conn = e->conn;
-    ev->side = (uint8_t)(1 - e->side);
-    e->conn->refs++;
     (void)send_segment(sim, e, &ev->ev);
 }
 
@@ -286,14 +297,11 @@ static void retransmit_arm(struct ppdb_sim *sim, struct sim_end *r)
 {
     if (r->retransmit_armed)
         return;
-    struct sim_conn_event *ev = sim_event_new(sim, SIM_EV_RETRANSMIT, sizeof(*ev), false);
+    struct sim_conn_event *ev = conn_event_new(sim, SIM_EV_RETRANSMIT, r, r->side, false);
     if (!ev) {
         sim->stats.overflow++;
         return;
     }
-    ev->conn = r->conn;
-    ev->side = r->side;
-    r->conn->refs++;
     r->retransmit_armed = true;
     (void)sim_event_push(sim, &ev->ev, r->node->index,
                          sim->now_ms + sim->opts.stream_retransmit_ms);
@@ -325,15 +333,12 @@ static void end_time_out(struct ppdb_sim *sim, struct sim_end *e)
     }
     if (e->state != SIM_END_OPEN || e->read_ended)
         return;
-    struct sim_conn_event *rst = sim_event_new(sim, SIM_EV_RST, sizeof(*rst), false);
+    struct sim_conn_event *rst = conn_event_new(sim, SIM_EV_RST, e, e->side, false);
     if (!rst) {
         sim->stats.overflow++;
         return;
     }
-    rst->conn = e->conn;
-    rst->side = e->side;
     rst->status = PPDB_ETIMEDOUT;
-    e->conn->refs++;
     inbound_arrive(sim, &rst->ev, e);
 }
 
@@ -591,14 +596,11 @@ int sim_read_start(struct ppdb_env *env, struct ppdb_stream *s, ppdb_read_cb cb,
     e->reading = true;
     if (!e->parked_head || e->resume_armed)
         return 0;
-    struct sim_conn_event *ev = sim_event_new(sim, SIM_EV_RESUME, sizeof(*ev), false);
+    struct sim_conn_event *ev = conn_event_new(sim, SIM_EV_RESUME, e, e->side, false);
     if (!ev) {
         sim->stats.overflow++;
         return PPDB_ENOMEM;
     }
-    ev->conn = e->conn;
-    ev->side = e->side;
-    e->conn->refs++;
     e->resume_armed = true;
     return sim_event_push(sim, &ev->ev, e->node->index, sim->now_ms);
 }
@@ -659,14 +661,11 @@ int sim_shutdown(struct ppdb_env *env, struct ppdb_stream *s)
     struct ppdb_sim *sim = e->node->sim;
     if (e->node->crashed || e->state != SIM_END_OPEN || e->shut_wr)
         return PPDB_ECLOSED;
-    struct sim_conn_event *ev = sim_event_new(sim, SIM_EV_FIN, sizeof(*ev), true);
+    struct sim_conn_event *ev = conn_event_new(sim, SIM_EV_FIN, e, (uint8_t)(1 - e->side), true);
     if (!ev) {
         sim->stats.limit_errors++;
         return PPDB_ELIMIT;
     }
-    ev->conn = e->conn;
-    ev->side = (uint8_t)(1 - e->side);
-    e->conn->refs++;
     e->shut_wr = true;
     return send_segment(sim, e, &ev->ev);
 }
