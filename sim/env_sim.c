@@ -46,7 +46,7 @@ static int sim_timer_arm(struct ppdb_env *env, struct ppdb_timer *t, uint64_t de
         if (t->heap_index == SIM_TIMER_HELD)
             sim_unhold_timer(n, t);
         else
-            ppdb_timer_heap_remove(&sim->queue, t);
+            sim_queue_remove(&sim->queue, t);
     }
     if (sim->queue.len - sim->events_queued >= sim->opts.max_timers ||
         delay_ms > UINT64_MAX - sim->now_ms) {
@@ -54,7 +54,7 @@ static int sim_timer_arm(struct ppdb_env *env, struct ppdb_timer *t, uint64_t de
         return PPDB_ELIMIT;
     }
     t->owner = n->index;
-    int rc = ppdb_timer_heap_push(&sim->queue, t, sim->now_ms + delay_ms);
+    int rc = sim_queue_push(&sim->queue, t, sim->now_ms + delay_ms);
     if (rc) {
         sim->stats.limit_errors++;
         return rc;
@@ -73,7 +73,7 @@ static void sim_timer_cancel(struct ppdb_env *env, struct ppdb_timer *t)
     if (t->heap_index == SIM_TIMER_HELD)
         sim_unhold_timer(n, t);
     else
-        ppdb_timer_heap_remove(&n->sim->queue, t);
+        sim_queue_remove(&n->sim->queue, t);
 }
 
 static void sim_random(struct ppdb_env *env, void *buf, size_t len)

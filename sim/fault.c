@@ -244,7 +244,7 @@ int ppdb_sim_node_resume(struct ppdb_sim *sim, uint32_t index)
         struct ppdb_timer *t = n->held[i];
         if (t->cb != sim_event_fire_cb) {
             t->heap_index = PPDB_TIMER_IDLE;
-            if (ppdb_timer_heap_push(&sim->queue, t, sim->now_ms))
+            if (sim_queue_push(&sim->queue, t, sim->now_ms))
                 sim->stats.overflow++;
             continue;
         }

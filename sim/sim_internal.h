@@ -53,8 +53,11 @@ struct sim_conn;
 struct sim_event {
     struct ppdb_timer timer; /* cb = sim_event_fire_cb, owner = node it runs on */
     uint8_t kind;
-    struct sim_event *next; /* parked list */
+    uint8_t pool_class;     /* free list it returns to (world.c); 0: the allocator's */
+    struct sim_event *next; /* parked list; free list while pooled */
 };
+#define SIM_POOL_STEP 64u
+#define SIM_POOL_MAX  4096u
 
 struct sim_udp_event {
     struct sim_event ev;
@@ -219,12 +222,50 @@ struct sim_link_override {
     struct ppdb_sim_link link;
 };
 
+/* The event queue (queue.c): a timing wheel of 1 ms buckets over
+ * SIM_WHEEL_MS, and a heap for entries due later. Records are indexed by
+ * id (an armed timer's heap_index). */
+#define SIM_WHEEL_MS 8192u
+struct sim_qrec {
+    struct ppdb_timer *t; /* NULL: free */
+    uint32_t next, prev;  /* bucket list; in the far heap: next = FAR, prev = position */
+};
+struct sim_qfar {
+    uint64_t due_ms, seq;
+    uint32_t id;
+};
+struct sim_queue {
+    uint32_t len, cap;    /* entries, and the bound on them */
+    uint32_t wheel_len;   /* entries in buckets (the rest are far) */
+    uint64_t base;        /* no entry is due before it */
+    uint64_t next_seq;    /* push counter: ties on due_ms run in push order */
+    struct sim_qrec *rec; /* records [0, used), free ones chained by next */
+    uint32_t used, rec_cap, free;
+    struct sim_qfar *far;
+    uint32_t far_len, far_cap;
+    uint64_t bits[SIM_WHEEL_MS / 64];
+    uint32_t head[SIM_WHEEL_MS], tail[SIM_WHEEL_MS];
+};
+int sim_queue_init(struct sim_queue *q, uint32_t cap);
+void sim_queue_deinit(struct sim_queue *q);
+/* Arms t at due_ms (>= every due time popped so far; re-arms if armed):
+ * t->due_ms, seq and heap_index are set. PPDB_ELIMIT at cap entries. */
+int sim_queue_push(struct sim_queue *q, struct ppdb_timer *t, uint64_t due_ms);
+void sim_queue_remove(struct sim_queue *q, struct ppdb_timer *t);
+/* The earliest entry by (due_ms, seq), or NULL; pop also removes it. */
+struct ppdb_timer *sim_queue_peek(const struct sim_queue *q);
+struct ppdb_timer *sim_queue_pop(struct sim_queue *q);
+/* Tells the queue nothing earlier than now_ms will be pushed or remains. */
+void sim_queue_advance(struct sim_queue *q, uint64_t now_ms);
+/* The entry of record i < q->used, or NULL (free record): for scans. */
+struct ppdb_timer *sim_queue_at(const struct sim_queue *q, uint32_t i);
+
 struct ppdb_sim {
     struct ppdb_sim_options opts;
     uint64_t now_ms;
     uint64_t trace;
     bool freeing; /* ppdb_sim_free: events are released, nothing is scheduled */
-    struct ppdb_timer_heap queue;
+    struct sim_queue queue;
     uint32_t events_queued; /* world events in the queue (the rest are node timers) */
     struct sim_node **nodes;
     uint32_t node_count, node_cap;
@@ -235,6 +276,7 @@ struct ppdb_sim {
     uint64_t blocked[PPDB_SIM_MAX_GROUPS]; /* bit g of blocked[f]: group f -> g dropped */
     bool any_blocked;
     uint32_t current; /* node whose entry runs now, UINT32_MAX between entries */
+    struct sim_event *pool[SIM_POOL_MAX / SIM_POOL_STEP + 1]; /* free events by size class */
 };
 
 /* A node timer held by a paused node (heap_index while in node->held). */

@@ -2,7 +2,7 @@
  * world.c - the simulated world: nodes, the one event queue, the run loop,
  * the trace hash, crashes.
  *
- * Why one queue: with a single (due_ms, seq) heap for every node timer and
+ * Why one queue: with a single (due_ms, seq) queue (queue.c) for every node timer and
  * every world event, the run is one total order; the heap's insertion seq is
  * the only tie-break, so a seed and the same sequence of calls reproduce the
  * same run bit for bit. Nothing is ever ordered by a pointer or a hash.
@@ -75,7 +75,7 @@ int ppdb_sim_new(const struct ppdb_sim_options *o, struct ppdb_sim **out)
      * completions) may exceed max_events by a bounded amount: room for half
      * as many again keeps them from overflowing. */
     uint32_t cap = o->max_events + o->max_events / 2 + o->max_timers;
-    int rc = ppdb_timer_heap_init(&sim->queue, cap);
+    int rc = sim_queue_init(&sim->queue, cap);
     if (rc) {
         ppdb_free(sim);
         return rc;
@@ -86,10 +86,12 @@ int ppdb_sim_new(const struct ppdb_sim_options *o, struct ppdb_sim **out)
     return 0;
 }
 
+static void pool_free_all(struct ppdb_sim *sim);
+
 static void release_queue(struct ppdb_sim *sim)
 {
     struct ppdb_timer *t;
-    while ((t = ppdb_timer_heap_pop(&sim->queue)) != NULL) {
+    while ((t = sim_queue_pop(&sim->queue)) != NULL) {
         if (t->cb != sim_event_fire_cb)
             continue; /* a node timer: now disarmed, the memory is its owner's */
         sim->events_queued--;
@@ -115,7 +117,8 @@ void ppdb_sim_free(struct ppdb_sim *sim)
         ppdb_free(sim->nodes[i]);
     ppdb_free(sim->nodes);
     ppdb_free(sim->links);
-    ppdb_timer_heap_deinit(&sim->queue);
+    pool_free_all(sim);
+    sim_queue_deinit(&sim->queue);
     ppdb_free(sim);
 }
 
@@ -244,18 +247,47 @@ void sim_event_fire_cb(struct ppdb_timer *t)
     PPDB_ASSERT(!"world event fired outside the world loop");
 }
 
+/* Events of up to SIM_POOL_MAX bytes come from per-size free lists (one
+ * per SIM_POOL_STEP bytes): a run makes and releases millions of them, and
+ * a recycled block is usually still in cache. Larger ones (big stream
+ * writes) go to the allocator. Pooled blocks return to the system at
+ * ppdb_sim_free. */
+static uint8_t pool_class(size_t size)
+{
+    return size <= SIM_POOL_MAX ? (uint8_t)((size + SIM_POOL_STEP - 1) / SIM_POOL_STEP) : 0;
+}
+
 void *sim_event_new(struct ppdb_sim *sim, uint8_t kind, size_t size, bool user)
 {
     PPDB_ASSERT_CMP(size, >=, sizeof(struct sim_event));
     if (user && sim->stats.events_live >= sim->opts.max_events)
         return NULL;
-    struct sim_event *ev = ppdb_calloc(1, size);
-    if (!ev)
-        return NULL;
+    uint8_t c = pool_class(size);
+    struct sim_event *ev = c ? sim->pool[c] : NULL;
+    if (ev) {
+        sim->pool[c] = ev->next;
+        memset(ev, 0, size);
+    } else {
+        ev = ppdb_calloc(1, c ? (size_t)c * SIM_POOL_STEP : size);
+        if (!ev)
+            return NULL;
+    }
     ppdb_timer_init(&ev->timer, sim_event_fire_cb, NULL);
     ev->kind = kind;
+    ev->pool_class = c;
     sim->stats.events_live++;
     return ev;
+}
+
+static void pool_free_all(struct ppdb_sim *sim)
+{
+    for (uint32_t c = 0; c < PPDB_ARRAY_LEN(sim->pool); c++) {
+        while (sim->pool[c]) {
+            struct sim_event *ev = sim->pool[c];
+            sim->pool[c] = ev->next;
+            ppdb_free(ev);
+        }
+    }
 }
 
 int sim_event_push(struct ppdb_sim *sim, struct sim_event *ev, uint32_t owner, uint64_t due_ms)
@@ -263,7 +295,7 @@ int sim_event_push(struct ppdb_sim *sim, struct sim_event *ev, uint32_t owner, u
     PPDB_ASSERT_CMP(due_ms, >=, sim->now_ms);
     PPDB_ASSERT_CMP(owner, <, sim->node_count);
     ev->timer.owner = owner;
-    int rc = sim->freeing ? PPDB_ECLOSED : ppdb_timer_heap_push(&sim->queue, &ev->timer, due_ms);
+    int rc = sim->freeing ? PPDB_ECLOSED : sim_queue_push(&sim->queue, &ev->timer, due_ms);
     if (rc) {
         if (!sim->freeing)
             sim->stats.overflow++;
@@ -292,7 +324,12 @@ void sim_event_release(struct ppdb_sim *sim, struct sim_event *ev)
     }
     PPDB_ASSERT_CMP(sim->stats.events_live, >, 0);
     sim->stats.events_live--;
-    ppdb_free(ev);
+    if (ev->pool_class) {
+        ev->next = sim->pool[ev->pool_class];
+        sim->pool[ev->pool_class] = ev;
+    } else {
+        ppdb_free(ev);
+    }
 }
 
 void sim_event_drop(struct ppdb_sim *sim, struct sim_event *ev)
@@ -364,7 +401,7 @@ static bool hold_entry(struct ppdb_sim *sim, struct sim_node *n, struct ppdb_tim
 
 static void run_one(struct ppdb_sim *sim)
 {
-    struct ppdb_timer *t = ppdb_timer_heap_pop(&sim->queue);
+    struct ppdb_timer *t = sim_queue_pop(&sim->queue);
     PPDB_ASSERT(t != NULL);
     PPDB_ASSERT_CMP(t->due_ms, >=, sim->now_ms);
     sim->now_ms = t->due_ms;
@@ -398,7 +435,7 @@ static void run_one(struct ppdb_sim *sim)
 
 int ppdb_sim_step(struct ppdb_sim *sim)
 {
-    if (!ppdb_timer_heap_peek(&sim->queue))
+    if (!sim_queue_peek(&sim->queue))
         return PPDB_ENOTFOUND;
     run_one(sim);
     return 0;
@@ -408,7 +445,7 @@ int ppdb_sim_run_until(struct ppdb_sim *sim, uint64_t t_ms)
 {
     uint64_t ran = 0;
     for (;;) {
-        struct ppdb_timer *t = ppdb_timer_heap_peek(&sim->queue);
+        struct ppdb_timer *t = sim_queue_peek(&sim->queue);
         if (!t || t->due_ms > t_ms)
             break;
         if (ran == sim->opts.max_events_per_run) {
@@ -421,8 +458,10 @@ int ppdb_sim_run_until(struct ppdb_sim *sim, uint64_t t_ms)
         run_one(sim);
         ran++;
     }
-    if (t_ms > sim->now_ms)
+    if (t_ms > sim->now_ms) {
         sim->now_ms = t_ms;
+        sim_queue_advance(&sim->queue, t_ms);
+    }
     return 0;
 }
 
@@ -467,20 +506,24 @@ static int cmp_seq(const void *a, const void *b)
 static int drop_queued(struct ppdb_sim *sim, uint32_t index)
 {
     uint32_t count = 0;
-    for (uint32_t i = 0; i < sim->queue.len; i++)
-        count += sim->queue.items[i]->owner == index;
+    for (uint32_t i = 0; i < sim->queue.used; i++) {
+        const struct ppdb_timer *t = sim_queue_at(&sim->queue, i);
+        count += t && t->owner == index;
+    }
     if (count == 0)
         return 0;
     struct ppdb_timer **mine = ppdb_malloc((size_t)count * sizeof(*mine));
     if (!mine)
         return PPDB_ENOMEM;
     uint32_t k = 0;
-    for (uint32_t i = 0; i < sim->queue.len; i++)
-        if (sim->queue.items[i]->owner == index)
-            mine[k++] = sim->queue.items[i];
+    for (uint32_t i = 0; i < sim->queue.used; i++) {
+        struct ppdb_timer *t = sim_queue_at(&sim->queue, i);
+        if (t && t->owner == index)
+            mine[k++] = t;
+    }
     qsort(mine, count, sizeof(*mine), cmp_seq);
     for (uint32_t i = 0; i < count; i++)
-        ppdb_timer_heap_remove(&sim->queue, mine[i]);
+        sim_queue_remove(&sim->queue, mine[i]);
     for (uint32_t i = 0; i < count; i++) {
         if (mine[i]->cb != sim_event_fire_cb)
             continue; /* a node timer: removed is all */
