@@ -389,8 +389,9 @@ void ppdb_swim_table_prefetch(const struct ppdb_swim_table *t, const struct ppdb
     }
 }
 
-/* Grows the array by an eighth (at least 16 entries), so a table never
- * holds more than ~9 bytes of unused entries per member, and the slots
+/* Grows the array (table_grow: by an eighth beyond PPDB_SWIM_TABLE_DOUBLE
+ * entries), so a large table never holds more than ~9 bytes of unused
+ * entries per member, and the slots
  * (rehashed) once the load would pass 3/4: tags keep long probe runs
  * cheap, and the slots cost 5.3-10.7 bytes per member. */
 /* The log grows with the table (an eighth of its entries, a power of two
@@ -437,9 +438,15 @@ static int table_grow_to(struct ppdb_swim_table *t, uint32_t alloc)
     return log_grow(t);
 }
 
+/* Small tables double (a realloc copies them, and their spare room is a
+ * few KiB); large ones grow by an eighth, which realloc of a large block
+ * does without copying (mremap). */
 static int table_grow(struct ppdb_swim_table *t)
 {
-    return table_grow_to(t, t->alloc + PPDB_MAX(16u, t->alloc / 8));
+    uint32_t to = t->alloc < PPDB_SWIM_TABLE_DOUBLE
+                      ? PPDB_MIN(PPDB_MAX(2 * t->alloc, 16u), PPDB_SWIM_TABLE_DOUBLE)
+                      : t->alloc + t->alloc / 8;
+    return table_grow_to(t, to);
 }
 
 int ppdb_swim_table_reserve(struct ppdb_swim_table *t, uint32_t n)

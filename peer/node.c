@@ -396,7 +396,7 @@ static int start_swim(struct ppdb_node *n)
                              meta_len)) != 0)
         return rc;
     n->swim_live = true;
-    rc = ppdb_node_register_dgram(n, PPDB_MSG_SWIM_PING, PPDB_MSG_SWIM_GOSSIP,
+    rc = ppdb_node_register_dgram(n, PPDB_MSG_SWIM_PING, PPDB_MSG_SWIM_NEWS,
                                   ppdb_swim_dgram_schemas, ppdb_swim_dgram_nschemas, swim_dgram_cb,
                                   n);
     if (rc == 0)

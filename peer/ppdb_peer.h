@@ -122,6 +122,7 @@ struct ppdb_swim_stats {
     uint32_t queue_len;    /* broadcasts queued now */
     uint64_t syncs_delta;  /* delta push/pulls started (included in syncs_started) */
     uint64_t sync_records; /* member records received in sync requests and replies */
+    uint64_t news_sent, news_received; /* swim.news told to children / that made us pull */
 };
 
 /* --------------------------------------------------------------- node */

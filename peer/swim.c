@@ -42,6 +42,10 @@ static const struct ppdb_wire_field f_ping_req[] = {
 static const struct ppdb_wire_field f_updates[] = {
     {.key = PPDB_SWIM_K_UPDATES, .kind = PPDB_WK_BIN, .max_len = PPDB_DGRAM_MAX},
 };
+static const struct ppdb_wire_field f_news[] = {
+    {.key = PPDB_SWIM_K_NEWS_EPOCH, .kind = PPDB_WK_UINT, .required = true},
+    {.key = PPDB_SWIM_K_NEWS_LSEQ, .kind = PPDB_WK_UINT, .required = true},
+};
 static const struct ppdb_wire_field f_sync[] = {
     {.key = PPDB_SWIM_K_JOIN, .kind = PPDB_WK_BOOL, .required = true},
     {.key = PPDB_SWIM_K_COUNT, .kind = PPDB_WK_UINT, .required = true},
@@ -62,6 +66,7 @@ const struct ppdb_wire_schema ppdb_swim_dgram_schemas[] = {
     {PPDB_MSG_SWIM_PING_REQ, "swim.ping_req", f_ping_req, PPDB_ARRAY_LEN(f_ping_req)},
     {PPDB_MSG_SWIM_NACK, "swim.nack", f_updates, PPDB_ARRAY_LEN(f_updates)},
     {PPDB_MSG_SWIM_GOSSIP, "swim.gossip", f_updates, PPDB_ARRAY_LEN(f_updates)},
+    {PPDB_MSG_SWIM_NEWS, "swim.news", f_news, PPDB_ARRAY_LEN(f_news)},
 };
 const uint32_t ppdb_swim_dgram_nschemas = PPDB_ARRAY_LEN(ppdb_swim_dgram_schemas);
 const struct ppdb_wire_schema ppdb_swim_stream_schemas[] = {
@@ -77,6 +82,7 @@ static void probe_timeout_cb(struct ppdb_timer *t);
 static void gossip_cb(struct ppdb_timer *t);
 static void sync_tick_cb(struct ppdb_timer *t);
 static void delta_tick_cb(struct ppdb_timer *t);
+static void on_news(struct ppdb_swim *s, const struct ppdb_addr *from, const msgpack_object *body);
 static void try_seed(struct ppdb_swim *s, uint32_t k, bool join);
 static int sync_push(struct ppdb_swim *s, const struct ppdb_addr *to, const msgpack_object *reply);
 static void reap_cb(struct ppdb_timer *t);
@@ -412,17 +418,16 @@ static void add_member(struct ppdb_swim *s, const struct ppdb_swim_rec *r)
         s->stats.table_full++;
         return;
     }
-    /* a random place in the probe order keeps the round robin fair (and
-     * uncorrelated between nodes that learned members in the same order) */
-    uint32_t j = (uint32_t)ppdb_env_random_below(s->env, s->tab.len);
-    ppdb_swim_table_swap(&s->tab, i, j);
+    /* appended: the probe round draws its next target among the entries
+     * not probed yet (next_target), so a new member gets a random place in
+     * the current round without being moved now */
     s->stats.members_added++;
     s->stats.updates_applied++;
-    s->digest ^= live_share(s, j);
+    s->digest ^= live_share(s, i);
     delta_soon(s);
     if (join_gossip_allowed(s))
-        enqueue(s, j, PPDB_MEMBER_ALIVE, r->incarnation, NULL);
-    notify(s, j, -1);
+        enqueue(s, i, PPDB_MEMBER_ALIVE, r->incarnation, NULL);
+    notify(s, i, -1);
 }
 
 static void accept_update(struct ppdb_swim *s, uint32_t i, const struct ppdb_swim_rec *r,
@@ -507,14 +512,6 @@ static void susp_fire_cb(struct ppdb_timer *t)
 
 /* ------------------------------------------------------------ probing */
 
-static void shuffle(struct ppdb_swim *s)
-{
-    for (uint32_t i = s->tab.len; i > 1; i--) {
-        uint32_t j = (uint32_t)ppdb_env_random_below(s->env, i);
-        ppdb_swim_table_swap(&s->tab, i - 1, j);
-    }
-}
-
 static uint32_t next_target(struct ppdb_swim *s)
 {
     while (s->nverify > 0) {
@@ -523,12 +520,18 @@ static uint32_t next_target(struct ppdb_swim *s)
         if (i != UINT32_MAX && probeable(&s->tab.m[i]))
             return i;
     }
+    /* Randomized round robin, shuffled as it goes: entries before the
+     * cursor were probed this round; the next target is drawn among the
+     * rest (Fisher-Yates one step at a time) and swapped to the cursor.
+     * Every member is probed once per round, members added meanwhile
+     * included, in an order no other node shares, and a join costs no
+     * reordering. */
     for (uint32_t n = 0; n <= s->tab.len; n++) {
-        if (s->probe_cursor >= s->tab.len) {
-            shuffle(s);
+        if (s->probe_cursor >= s->tab.len)
             s->probe_cursor = 0;
-        }
         uint32_t i = s->probe_cursor++;
+        uint32_t j = i + (uint32_t)ppdb_env_random_below(s->env, s->tab.len - i);
+        ppdb_swim_table_swap(&s->tab, i, j);
         if (!is_self(s, i) && probeable(&s->tab.m[i]))
             return i;
     }
@@ -834,6 +837,9 @@ void ppdb_swim_on_message(struct ppdb_swim *s, const struct ppdb_addr *from,
         return;
     case PPDB_MSG_SWIM_GOSSIP:
         return;
+    case PPDB_MSG_SWIM_NEWS:
+        on_news(s, from, body);
+        return;
     default:
         s->stats.bad_msgs++;
     }
@@ -1073,6 +1079,7 @@ static void note_puller(struct ppdb_swim *s, const struct ppdb_node_id *peer, ui
     p->id = *peer;
     p->pushed = known ? PPDB_MAX(p->pushed, wm) : wm;
     p->used_ms = now_ms(s);
+    p->puller = true;
 }
 
 int ppdb_swim_on_sync(struct ppdb_swim *s, const struct ppdb_node_id *peer,
@@ -1234,12 +1241,10 @@ static void sync_done_cb(void *data, int status, const msgpack_object *reply)
         return;
     }
     int32_t k = c->partner;
-    if (k < 0 && c->seed >= 0 && delta && s->sticky < 0) {
-        arm(s, &s->delta_timer, 0); /* a join's sample: pick a partner among it now */
+    if (k < 0 && c->seed >= 0 && s->sticky < 0) {
+        arm(s, &s->delta_timer, 0); /* a join: pick a partner among what it told us now */
         return;
     }
-    if (k < 0 && c->seed >= 0 && s->sticky < 0) /* full state from a seed: keep it */
-        k = s->sticky = partner_get(s, &c->to);
     if (k >= 0)
         partner_reply(s, k, c, reply, pushed, s->stats.members_added != before);
 }
@@ -1362,34 +1367,90 @@ static int delta_with(struct ppdb_swim *s, int32_t k)
     return sync_send(s, c, &body);
 }
 
-/* A sticky partner: kept while it answers and is not known to be gone;
- * else a random live member. -1 when there is none. */
+/* The partner tree. A node's sticky partner always has a smaller node id
+ * than its own, so the partner graph has no cycle: it is a forest whose
+ * roots are nodes that know no smaller live member, and a root attaches as
+ * soon as it learns of one (news of every joiner reaches the root of its
+ * seed's tree, and a root exchanges with a random member at each delta
+ * tick), so the forest becomes one tree rooted at the smallest id.
+ * Without the order, a replaced partner could be one of the node's own
+ * descendants, closing a cycle whose component no news from outside ever
+ * reaches (seen: 3 components in a 1,000-node join). Ids are random, so
+ * the parent is a random smaller member: in-degree about ln(N / rank). */
+static bool id_below(const struct ppdb_node_id *a, const struct ppdb_node_id *b)
+{
+    return memcmp(a->b, b->b, PPDB_NODE_ID_LEN) < 0;
+}
+
+/* A partner entry that failed PPDB_SWIM_PARTNER_FAILS times in a row (and
+ * has not answered since) is not taken as a parent again. */
+static bool partner_failing(const struct ppdb_swim *s, const struct ppdb_addr *addr)
+{
+    for (uint32_t k = 0; k < PPDB_SWIM_PARTNERS; k++)
+        if (s->partners[k].used && s->partners[k].fails >= PPDB_SWIM_PARTNER_FAILS &&
+            ppdb_addr_equal(&s->partners[k].addr, addr))
+            return true;
+    return false;
+}
+
+static bool parent_ok(const struct ppdb_swim *s, uint32_t i)
+{
+    const struct ppdb_swim_member *m = &s->tab.m[i];
+    return !is_self(s, i) && probeable(m) && id_below(&m->id, &s->self_id) &&
+           !partner_failing(s, &m->addr);
+}
+
+/* A random live member with a smaller id: a few random tries, then a scan
+ * (nodes with small ids have few candidates). A root remembers the lseq of
+ * its last fruitless scan and scans again only after a change. */
+static bool pick_parent(struct ppdb_swim *s, uint32_t *out)
+{
+    for (uint32_t tries = 0; tries < 8 && s->tab.len > 1; tries++) {
+        uint32_t i = (uint32_t)ppdb_env_random_below(s->env, s->tab.len);
+        if (parent_ok(s, i)) {
+            *out = i;
+            return true;
+        }
+    }
+    if (s->root_lseq == s->tab.lseq && s->root_epoch == s->tab.epoch)
+        return false;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->tab.len; i++)
+        n += parent_ok(s, i);
+    if (n == 0) {
+        s->root_lseq = s->tab.lseq;
+        s->root_epoch = s->tab.epoch;
+        return false;
+    }
+    uint32_t r = (uint32_t)ppdb_env_random_below(s->env, n);
+    for (uint32_t i = 0; i < s->tab.len; i++) {
+        if (parent_ok(s, i) && r-- == 0) {
+            *out = i;
+            return true;
+        }
+    }
+    PPDB_ASSERT(!"counted parent not found");
+    return false;
+}
+
+/* The sticky partner: kept while it answers and is not known to be gone;
+ * else a random live member with a smaller id. -1 when there is none. */
 static int32_t sticky_partner(struct ppdb_swim *s)
 {
-    static const struct ppdb_node_id zero;
     if (s->sticky >= 0) {
         const struct ppdb_swim_partner *p = &s->partners[s->sticky];
-        if (ppdb_node_id_equal(&p->id, &zero))
-            return s->sticky; /* a seed: judged by its answers only */
         uint32_t i = ppdb_swim_table_find(&s->tab, &p->id);
         if (i != UINT32_MAX && probeable(&s->tab.m[i]))
             return s->sticky;
         s->sticky = -1;
     }
     uint32_t pick;
-    if (pick_random(s, NULL, 1, &pick) != 1)
+    if (!pick_parent(s, &pick))
         return -1;
     struct ppdb_addr addr = s->tab.m[pick].addr;
     int32_t k = partner_get(s, &addr);
     s->partners[k].id = s->tab.m[pick].id;
     s->sticky = k;
-    if (s->had_sticky) {
-        /* a random new partner may sit in our own subtree, which would cut
-         * it off the partner tree: a full push/pull heals that, soon */
-        s->heal = true;
-        arm(s, &s->sync_timer, 1000 + ppdb_env_random_below(s->env, 1000));
-    }
-    s->had_sticky = true;
     return k;
 }
 
@@ -1401,14 +1462,79 @@ static bool partner_busy(const struct ppdb_swim *s, int32_t k)
     return false;
 }
 
+static int send_news(struct ppdb_swim *s, const struct ppdb_addr *to)
+{
+    struct ppdb_buf b;
+    struct ppdb_mpw w;
+    ppdb_buf_init(&b);
+    ppdb_mpw_init(&w, &b);
+    ppdb_mpw_map(&w, 2);
+    ppdb_mpw_uint(&w, PPDB_SWIM_K_NEWS_EPOCH);
+    ppdb_mpw_uint(&w, s->tab.epoch);
+    ppdb_mpw_uint(&w, PPDB_SWIM_K_NEWS_LSEQ);
+    ppdb_mpw_uint(&w, s->tab.lseq);
+    int rc = ppdb_mpw_error(&w);
+    if (rc == 0)
+        rc = s->io.send_msg(s->io.ctx, to, PPDB_MSG_SWIM_NEWS, 0, b.data, b.len);
+    ppdb_buf_deinit(&b);
+    return rc;
+}
+
+/* News travel up the partner tree at once (a new member brings the delta
+ * timer in) but down it only at each child's next pull, which backs off
+ * to minutes in a quiet mesh. So at each delta tick a node tells every
+ * child that pulled from it and lacks some of its changes (its `pushed`
+ * watermark is behind) with one small datagram; the child pulls now. A
+ * child keeps being told, once a tick, until it has pulled. */
+static void tell_children(struct ppdb_swim *s)
+{
+    push_epoch_check(s);
+    uint64_t now = now_ms(s);
+    for (uint32_t k = 0; k < PPDB_SWIM_PARTNERS; k++) {
+        const struct ppdb_swim_partner *p = &s->partners[k];
+        if (!p->used || !p->puller || (int32_t)k == s->sticky || p->pushed >= s->tab.lseq ||
+            now - p->used_ms > PPDB_SWIM_NEWS_AGE_MS)
+            continue;
+        if (send_news(s, &p->addr) != 0)
+            s->stats.send_errors++;
+        s->stats.msgs_out++;
+        s->stats.news_sent++;
+    }
+}
+
+/* Our parent has changes we have not pulled: pull now. */
+static void on_news(struct ppdb_swim *s, const struct ppdb_addr *from, const msgpack_object *body)
+{
+    uint64_t epoch, lseq;
+    if (s->sticky < 0 || ppdb_mp_get_u64(body, PPDB_SWIM_K_NEWS_EPOCH, &epoch) != 0 ||
+        ppdb_mp_get_u64(body, PPDB_SWIM_K_NEWS_LSEQ, &lseq) != 0)
+        return;
+    const struct ppdb_swim_partner *p = &s->partners[s->sticky];
+    if (!ppdb_addr_equal(&p->addr, from) || (epoch == p->epoch && lseq <= p->pulled))
+        return;
+    s->stats.news_received++;
+    if (!partner_busy(s, s->sticky))
+        arm(s, &s->delta_timer, 0);
+}
+
 static void delta_tick_cb(struct ppdb_timer *t)
 {
     struct ppdb_swim *s = t->data;
     if (s->leaving)
         return;
     int32_t k = ppdb_swim_n(s) > 1 ? sticky_partner(s) : -1;
+    uint32_t pick;
+    if (k < 0 && ppdb_swim_n(s) > 1 && pick_random(s, NULL, 1, &pick) == 1) {
+        /* a root (no smaller member known) still exchanges, each time with
+         * a random member: that is how it learns of a smaller one, or how
+         * the smallest of all hears what its children do not tell it */
+        struct ppdb_addr addr = s->tab.m[pick].addr;
+        k = partner_get(s, &addr);
+        s->partners[k].id = s->tab.m[pick].id;
+    }
     if (k >= 0 && !partner_busy(s, k))
         (void)delta_with(s, k);
+    tell_children(s);
     uint32_t ms = s->delta_ms;
     arm(s, &s->delta_timer, ms - ms / 4 + ppdb_env_random_below(s->env, ms / 2 + 1));
 }
@@ -1478,8 +1604,7 @@ static void sync_tick_cb(struct ppdb_timer *t)
      * would only repeat what the partner tree is delivering */
     bool deltas_busy = s->sticky >= 0 && now_ms(s) - s->delta_news_ms < PPDB_SWIM_DELTA_QUIET_MS;
     uint32_t pick;
-    if ((s->heal || !deltas_busy) && pick_random(s, NULL, 1, &pick) == 1) {
-        s->heal = false;
+    if (!deltas_busy && pick_random(s, NULL, 1, &pick) == 1) {
         struct ppdb_addr to = s->tab.m[pick].addr;
         (void)digest_with(s, &to);
     }

@@ -21,11 +21,12 @@
  *   sync      full-state push/pull over a reliable stream with one random
  *             member, its interval scaled with N; a join is a push/pull
  *             with one seed (the next one if it fails). Between them, delta
- *             push/pull with a sticky partner (the seed joined through,
- *             else a member kept while it answers): only entries changed
- *             since the watermarks of the last exchange, every second while
- *             there is news, backing off while there is none. New members
- *             travel this way, not by gossip.
+ *             push/pull with a sticky partner (a random member with a
+ *             smaller id, kept while it answers: the partner graph is one
+ *             tree): only entries changed since the watermarks of the last
+ *             exchange, every second while there is news, backing off while
+ *             there is none; a parent with news tells its children
+ *             (swim.news). New members travel this way, not by gossip.
  *   health    Lifeguard's local health: missed ACKs and NACKs and refuted
  *             suspicions of ourselves raise a score that stretches our
  *             probe interval and timeout, so a slow node backs off.
@@ -50,6 +51,7 @@
 #define PPDB_MSG_SWIM_GOSSIP     0x14 /* {7: updates} */
 #define PPDB_MSG_SWIM_SYNC       0x15 /* stream request {0: join, 1: count, 2: members, 3..8?} */
 #define PPDB_MSG_SWIM_SYNC_REPLY 0x16 /* stream reply, same body */
+#define PPDB_MSG_SWIM_NEWS       0x17 /* {0: epoch, 1: lseq}: a parent has changes for us */
 /* 0x1F was the interim stream transport chunk: retired, never reuse. */
 
 #define PPDB_SWIM_K_TARGET  0
@@ -67,6 +69,9 @@
 #define PPDB_SWIM_K_DELTA       8  /* members holds changes only, not the full state */
 #define PPDB_SWIM_K_SAMPLE      9  /* join request: reply with this many members, not all */
 #define PPDB_SWIM_K_DIGEST      10 /* request: digest of the sender's live view */
+/* swim.news */
+#define PPDB_SWIM_K_NEWS_EPOCH 0
+#define PPDB_SWIM_K_NEWS_LSEQ  1
 
 /* Envelope bytes around a body: map, version, type, sender, request id. */
 #define PPDB_SWIM_ENVELOPE_MAX 48
@@ -169,9 +174,13 @@ _Static_assert(sizeof(struct ppdb_swim_member) == 72, "member entry budget");
 #define PPDB_SWIM_SLOT_INDEX_BITS 22
 #define PPDB_SWIM_TABLE_MAX       ((1u << PPDB_SWIM_SLOT_INDEX_BITS) - 2)
 
-/* Members in one array (probe order: shuffled in place each round), ids
+/* Below this many entries the member array doubles; above, it grows by
+ * an eighth. */
+#define PPDB_SWIM_TABLE_DOUBLE 1024u
+
+/* Members in one array (probe order: shuffled in place as a round goes), ids
  * hashed into an open-addressing table of tagged indices (load <= 3/4). No
- * per-member heap allocation: the array grows by an eighth, the slots and
+ * per-member heap allocation: the array grows (PPDB_SWIM_TABLE_DOUBLE), the slots and
  * the arena by doubling, up to max members (at most PPDB_SWIM_TABLE_MAX). */
 struct ppdb_swim_table {
     struct ppdb_swim_member *m;
@@ -371,9 +380,10 @@ struct ppdb_swim_sync_ctx {
 #define PPDB_SWIM_DELTA_QUIET_MS    10000   /* no news this long: the interval starts doubling */
 #define PPDB_SWIM_DELTA_CAP_MS      300000u /* the backed-off interval never exceeds this */
 #define PPDB_SWIM_PARTNER_FAILS     2 /* failed exchanges in a row that drop a sticky partner */
-#define PPDB_SWIM_JOIN_GOSSIP_MS    10000u /* new members gossiped: one per this ... */
-#define PPDB_SWIM_JOIN_GOSSIP_BURST 2u     /* ... with this burst (join_gossip_allowed) */
-#define PPDB_SWIM_JOIN_SAMPLE       16     /* members a join asks a seed for */
+#define PPDB_SWIM_JOIN_GOSSIP_MS    10000u  /* new members gossiped: one per this ... */
+#define PPDB_SWIM_JOIN_GOSSIP_BURST 2u      /* ... with this burst (join_gossip_allowed) */
+#define PPDB_SWIM_JOIN_SAMPLE       16      /* members a join asks a seed for */
+#define PPDB_SWIM_NEWS_AGE_MS       600000u /* a child silent this long is not told of news */
 
 struct ppdb_swim_partner {
     struct ppdb_addr addr;
@@ -384,6 +394,7 @@ struct ppdb_swim_partner {
     uint64_t used_ms;       /* LRU */
     uint32_t fails;         /* exchanges failed in a row */
     bool used;
+    bool puller; /* it pulled from us (a child in the partner tree): told of our news */
 };
 
 /* A join candidate that is not (known to be) a member is contacted with a
@@ -410,7 +421,8 @@ struct ppdb_swim {
     uint64_t delta_news_ms;      /* when a delta reply last brought news */
     uint64_t push_epoch;         /* our epoch the partners' `pushed` watermarks belong to */
     uint64_t digest;             /* XOR of ppdb_swim_live_hash over alive and suspect members */
-    bool had_sticky, heal;       /* heal: the next push/pull runs even while deltas are busy */
+    uint32_t root_lseq;          /* pick_parent found no smaller member at this lseq ... */
+    uint64_t root_epoch;         /* ... of this epoch (0: never) */
     struct ppdb_addr seeds[PPDB_NODE_MAX_SEEDS];
     uint64_t seed_tried_ms[PPDB_NODE_MAX_SEEDS]; /* last push/pull started; 0: never */
     bool seed_pending[PPDB_NODE_MAX_SEEDS];      /* one sync in flight at most */

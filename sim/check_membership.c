@@ -5,7 +5,9 @@
  * every world event; it keeps one byte per (observer, subject) pair (the
  * observer's view, VIEW_NONE when unknown), a per-observer count of live
  * subjects seen alive (so convergence is an O(N) check), and the samples
- * of crash-to-dead times. Ids map to indices through a sorted array.
+ * of crash-to-dead times. Ids map to indices through an open-addressing
+ * table keyed by the id's first 8 bytes (ids are hashes already): one
+ * lookup per member change, and there is one per (node, member) pair.
  *
  * Invariants: alive_seen[o] == number of started, live subjects s != o with
  * view[o][s] == alive; every sample is recorded once per (survivor, crashed).
@@ -22,11 +24,6 @@
 
 #define VIEW_NONE 0xFF
 
-struct idx_entry {
-    struct ppdb_node_id id;
-    uint32_t index;
-};
-
 struct node_rec {
     bool started, crashed, left, has_id;
     uint64_t crash_ms;
@@ -40,9 +37,9 @@ struct ppdb_memcheck {
     uint8_t *view; /* n * n */
     uint32_t *alive_seen;
     struct node_rec *nodes;
-    struct idx_entry *ids; /* sorted by id once complete */
-    uint32_t nids;
-    bool sorted;
+    struct ppdb_node_id *ids; /* by node index (nodes[i].has_id) */
+    uint32_t *slots;          /* index + 1, 0 = empty; nslots >= 2n, a power of two */
+    uint32_t nslots;
     uint64_t *samples;
     uint64_t nsamples, cap_samples;
     uint64_t false_suspect_events, false_suspicions, false_death_events, false_deaths;
@@ -62,8 +59,12 @@ int ppdb_memcheck_new(uint32_t nodes, struct ppdb_memcheck **out)
     c->alive_seen = ppdb_calloc(nodes, sizeof(*c->alive_seen));
     c->nodes = ppdb_calloc(nodes, sizeof(*c->nodes));
     c->ids = ppdb_calloc(nodes, sizeof(*c->ids));
+    c->nslots = 16;
+    while (c->nslots < 2 * nodes)
+        c->nslots *= 2;
+    c->slots = ppdb_calloc(c->nslots, sizeof(*c->slots));
     c->snap = ppdb_calloc(nodes, sizeof(*c->snap));
-    if (!c->view || !c->alive_seen || !c->nodes || !c->ids || !c->snap) {
+    if (!c->view || !c->alive_seen || !c->nodes || !c->ids || !c->slots || !c->snap) {
         ppdb_memcheck_free(c);
         return PPDB_ENOMEM;
     }
@@ -80,14 +81,15 @@ void ppdb_memcheck_free(struct ppdb_memcheck *c)
     ppdb_free(c->alive_seen);
     ppdb_free(c->nodes);
     ppdb_free(c->ids);
+    ppdb_free(c->slots);
     ppdb_free(c->samples);
     ppdb_free(c->snap);
     ppdb_free(c);
 }
 
-static int id_cmp(const void *a, const void *b)
+static uint32_t slot_of(const struct ppdb_memcheck *c, const struct ppdb_node_id *id)
 {
-    return memcmp(a, b, PPDB_NODE_ID_LEN);
+    return (uint32_t)ppdb_mix64(ppdb_load_u64le(id->b)) & (c->nslots - 1);
 }
 
 int ppdb_memcheck_set_id(struct ppdb_memcheck *c, uint32_t index, const struct ppdb_node_id *id)
@@ -95,21 +97,23 @@ int ppdb_memcheck_set_id(struct ppdb_memcheck *c, uint32_t index, const struct p
     if (index >= c->n || c->nodes[index].has_id)
         return PPDB_EINVAL;
     c->nodes[index].has_id = true;
-    c->ids[c->nids].id = *id;
-    c->ids[c->nids].index = index;
-    c->nids++;
-    c->sorted = false;
+    c->ids[index] = *id;
+    uint32_t k = slot_of(c, id);
+    while (c->slots[k] != 0)
+        k = (k + 1) & (c->nslots - 1);
+    c->slots[k] = index + 1;
     return 0;
 }
 
-static uint32_t index_of(struct ppdb_memcheck *c, const struct ppdb_node_id *id)
+static uint32_t index_of(const struct ppdb_memcheck *c, const struct ppdb_node_id *id)
 {
-    if (!c->sorted) {
-        qsort(c->ids, c->nids, sizeof(*c->ids), id_cmp);
-        c->sorted = true;
+    for (uint32_t k = slot_of(c, id);; k = (k + 1) & (c->nslots - 1)) {
+        uint32_t v = c->slots[k];
+        if (v == 0)
+            return UINT32_MAX;
+        if (ppdb_node_id_equal(&c->ids[v - 1], id))
+            return v - 1;
     }
-    const struct idx_entry *e = bsearch(id, c->ids, c->nids, sizeof(*c->ids), id_cmp);
-    return e ? e->index : UINT32_MAX;
 }
 
 static bool is_live(const struct node_rec *r)
