@@ -94,7 +94,8 @@ int wal_writer_close(struct wal_writer *w);
 enum wal_end {
     WAL_END_NONE = 0,
     WAL_END_CLEAN = 1, /* the file ended at a record boundary (or in zero fill) */
-    WAL_END_TORN = 2,  /* the file ended inside a record: a write cut short */
+    WAL_END_TORN = 2,  /* the file ended inside a record, or in zero fill right after
+                        * a damaged fragment: an append cut short */
     WAL_END_CORRUPT = 3
 };
 

@@ -8,10 +8,16 @@
  * header is zero-filled. docs/formats/wal.md draws it. Blocks let the reader
  * find the next header without trusting any length it read before.
  *
+ * The writer opens its file with PPDB_FS_LOG, so the file system may
+ * reserve zero-filled space ahead of the appends (fs_posix maps it): a log
+ * read while it is written, or left by a crashed process, ends in zeros.
+ *
  * The reader tells three endings apart, because recovery must treat them
  * differently: CLEAN (the file ends at a record boundary or in zero fill),
- * TORN (the file ends inside a record: a crash cut the last write short, so
- * the record was never acknowledged as synced and is dropped), and CORRUPT
+ * TORN (the file ends inside a record, or a fragment that fails its
+ * checksum has only zeros from its last byte to the end of the file: a
+ * crash cut the last append short, so the record was never acknowledged as
+ * synced and is dropped), and CORRUPT
  * (a checksum mismatch, an impossible length or type, fragments out of
  * order, or zero fill followed by data: bytes that were written and synced
  * are no longer what was written). It never skips a bad region to continue
@@ -40,7 +46,10 @@ static uint32_t fragment_crc(uint8_t type, const uint8_t *p, size_t n)
 int wal_writer_open(struct ppdb_fs *fs, const char *path, uint64_t number, struct wal_writer *w)
 {
     memset(w, 0, sizeof(*w));
-    int rc = fs->ops->open(fs, path, PPDB_FS_APPEND | PPDB_FS_CREATE | PPDB_FS_EXCL, &w->f);
+    /* A log: the fs may copy records into space reserved ahead instead of a
+     * system call per record, so a crashed or live log ends in zero fill. */
+    int flags = PPDB_FS_APPEND | PPDB_FS_CREATE | PPDB_FS_EXCL | PPDB_FS_LOG;
+    int rc = fs->ops->open(fs, path, flags, &w->f);
     if (rc)
         return rc;
     w->fs = fs;
@@ -191,11 +200,11 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
-/* True if every byte from the current position to the end of the file is
+/* True if every byte from block position `from` to the end of the file is
  * zero (zero fill after the last record, e.g. preallocated space). */
-static int rest_is_zero(struct wal_reader *r, bool *zero_out)
+static int rest_is_zero(struct wal_reader *r, uint32_t from, bool *zero_out)
 {
-    *zero_out = all_zero(r->block + r->pos, r->block_len - r->pos);
+    *zero_out = from >= r->block_len || all_zero(r->block + from, r->block_len - from);
     uint64_t off = r->block_off + PPDB_WAL_BLOCK;
     uint8_t *buf = NULL;
     while (*zero_out && off < r->file_size) {
@@ -212,6 +221,20 @@ static int rest_is_zero(struct wal_reader *r, bool *zero_out)
     }
     ppdb_free(buf);
     return 0;
+}
+
+/* A fragment failed its checksum: was its append cut short? Appends to a
+ * log leave a prefix of their bytes when a crash interrupts them, and what
+ * follows in a preallocated log is zero fill: so the fragment's last byte
+ * (not reached yet) and everything after it are zero. Damage to a complete
+ * fragment shows otherwise, unless its own last byte was zero and it was
+ * the last thing in the file. */
+static int cut_short(struct wal_reader *r, const uint8_t *h, uint32_t len, bool *cut_out)
+{
+    *cut_out = false;
+    if (h[PPDB_WAL_HEADER + len - 1] != 0)
+        return 0;
+    return rest_is_zero(r, r->pos + PPDB_WAL_HEADER + len, cut_out);
 }
 
 /* Moves to the next block when fewer than a header's bytes are left in this
@@ -258,7 +281,7 @@ static int read_fragment(struct wal_reader *r, uint8_t *type_out, const uint8_t 
     uint32_t room = r->block_len - r->pos - PPDB_WAL_HEADER;
     if (type == WAL_ZERO && len == 0 && crc == 0) {
         bool zero;
-        int rc = rest_is_zero(r, &zero);
+        int rc = rest_is_zero(r, r->pos, &zero);
         if (rc)
             return rc;
         return stop(r, zero ? WAL_END_CLEAN : WAL_END_CORRUPT, off, "zero fill before data"), 1;
@@ -269,8 +292,15 @@ static int read_fragment(struct wal_reader *r, uint8_t *type_out, const uint8_t 
             return stop(r, WAL_END_TORN, off, "file ends inside a fragment"), 1;
         return stop(r, WAL_END_CORRUPT, off, "fragment length beyond its block"), 1;
     }
-    if (fragment_crc(type, h + PPDB_WAL_HEADER, len) != crc)
+    if (fragment_crc(type, h + PPDB_WAL_HEADER, len) != crc) {
+        bool cut;
+        int rc = cut_short(r, h, len, &cut);
+        if (rc)
+            return rc;
+        if (cut)
+            return stop(r, WAL_END_TORN, off, "append cut short before zero fill"), 1;
         return stop(r, WAL_END_CORRUPT, off, "checksum mismatch"), 1;
+    }
     if (type == WAL_ZERO || type > WAL_TYPE_MAX)
         return stop(r, WAL_END_CORRUPT, off, "unknown fragment type"), 1;
     r->pos += PPDB_WAL_HEADER + len;

@@ -19,6 +19,7 @@
 #define PPDB_FS__NAME_MAX        255          /* bytes of one path component */
 #define PPDB_FS__READ_ALL_MAX    (256u << 20) /* ppdb_fs_read_all's file size limit */
 #define PPDB_FS__DIR_ENTRIES_MAX (1u << 20)   /* entries per in-memory directory */
+#define PPDB_FS__LOG_CHUNK       (1u << 20)   /* a log's space is reserved in these steps */
 
 struct ppdb_fs__task {
     ppdb_fs_task_fn fn;

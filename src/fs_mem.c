@@ -20,6 +20,13 @@
  * (synced_len never exceeds the length), one of the outcomes a real file
  * system may produce.
  *
+ * Logs. PPDB_FS_LOG is accepted and changes nothing while the system runs:
+ * a log's handle and every other see exactly the appended bytes. With
+ * log_prealloc set, a power cut leaves each file ever opened as a log with
+ * zero fill after its synced bytes, up to the next multiple of
+ * log_prealloc: the space fs_posix reserves ahead of a log's appends, which
+ * a crash leaves behind. The fill then counts as durable file contents.
+ *
  * Space. `used` is the byte count of files that are live: linked in a
  * current directory or held open, like blocks on a real disk. Capacity
  * faults compare against it, so removing (and closing) a file frees room.
@@ -56,6 +63,7 @@ struct inode {
     bool locked;  /* held by a lock handle */
     bool visited; /* drop_unsynced scratch */
     bool dying;   /* being freed: settle must not free it again */
+    bool log;     /* was opened with PPDB_FS_LOG | PPDB_FS_APPEND */
     uint32_t nlink_cur, nlink_dur, opens;
     uint8_t *data; /* files */
     size_t len, cap, synced_len;
@@ -82,6 +90,7 @@ struct fs_mem {
     struct ppdb_rng rng; /* torn-append lengths */
     struct ppdb_fs__bg bg;
     _Atomic int64_t wall_offset_ms; /* added to wall_ms (tests of expiry) */
+    uint64_t log_prealloc;          /* zero fill step of logs at a power cut (0 = off) */
 };
 
 static struct fs_mem *to_mem(struct ppdb_fs *fs)
@@ -446,6 +455,8 @@ static int mem_open(struct ppdb_fs *fs, const char *path, int flags, struct ppdb
     int rc = get_file(m, path, flags, &h->ino);
     if (rc == 0 && (flags & PPDB_FS_TRUNC))
         rc = set_len(m, h->ino, 0); /* shrinking never fails */
+    if (rc == 0 && (flags & PPDB_FS_LOG) && (flags & PPDB_FS_APPEND))
+        h->ino->log = true;
     if (rc == 0)
         handle_link(m, h);
     pthread_mutex_unlock(&m->mu);
@@ -1012,8 +1023,23 @@ static void drop_handles(struct fs_mem *m)
     m->handles = NULL;
 }
 
+/* A log's length after a power cut: its synced bytes, then zero fill up to
+ * the next multiple of log_prealloc (a whole step for an empty log). */
+static void prealloc_log(struct fs_mem *m, struct inode *ino)
+{
+    uint64_t step = m->log_prealloc;
+    if (ino->is_dir || !ino->log || step == 0)
+        return;
+    uint64_t end = ((uint64_t)ino->len / step + 1) * step;
+    PPDB_ASSERT(end <= SIZE_MAX);
+    /* As for ents_copy below: no out-of-memory injection around a cut. */
+    PPDB_ASSERT(set_len(m, ino, (size_t)end) == 0);
+    ino->synced_len = ino->len;
+}
+
 /* Resets every inode to its durable self: counts cleared (rebuilt by the
- * walk), files cut to synced_len, directories' cur replaced by dur. */
+ * walk), files cut to synced_len (logs then zero-filled), directories' cur
+ * replaced by dur. */
 static void reset_to_durable(struct fs_mem *m)
 {
     for (struct inode *ino = m->inodes; ino; ino = ino->next) {
@@ -1021,6 +1047,7 @@ static void reset_to_durable(struct fs_mem *m)
         ino->locked = ino->visited = ino->counted = false;
         ino->bfs_next = NULL;
         ino->len = PPDB_MIN(ino->len, ino->synced_len);
+        prealloc_log(m, ino);
         if (ino->is_dir) {
             ents_free(&ino->cur);
             /* drop_unsynced cannot report errors; it is a test hook and
@@ -1077,6 +1104,14 @@ void ppdb_fs_mem_drop_unsynced(struct ppdb_fs *fs)
         }
         ino = next;
     }
+    pthread_mutex_unlock(&m->mu);
+}
+
+void ppdb_fs_mem_set_log_prealloc(struct ppdb_fs *fs, uint64_t chunk_bytes)
+{
+    struct fs_mem *m = mem_of(fs);
+    pthread_mutex_lock(&m->mu);
+    m->log_prealloc = chunk_bytes;
     pthread_mutex_unlock(&m->mu);
 }
 

@@ -18,6 +18,19 @@
  * reverse, a file used as a directory) is PPDB_EINVAL. All operations may
  * be called from any thread concurrently; one ppdb_file may be read (pread)
  * by several threads at once, but appended to by one thread at a time.
+ *
+ * Logs (PPDB_FS_LOG): a file that takes many small appends may be opened as
+ * a log, and the implementation may then reserve space beyond the appended
+ * bytes (POSIX: fallocate a chunk, then copy appends into a shared mapping
+ * of it instead of one write(2) each). The handle's size() and pread see
+ * only the appended bytes; another handle, file_size() and a crashed
+ * process see them followed by zero fill up to the reserved end; close
+ * cuts the file back to the appended bytes. Appended bytes survive a crash
+ * of the process either way, and sync makes them durable as for any file.
+ * An append cut short by a crash of the process leaves a prefix of its
+ * bytes (as write(2) does), followed by the zero fill.
+ * A reader of logs must therefore take zero fill after the last record as
+ * a clean end (docs/formats/wal.md).
  */
 #ifndef PPDB_FS_H
 #define PPDB_FS_H
@@ -32,7 +45,12 @@ enum ppdb_fs_open_flags {
     PPDB_FS_APPEND = 1 << 1, /* append allowed (writes always go to the end) */
     PPDB_FS_CREATE = 1 << 2, /* create if missing */
     PPDB_FS_EXCL = 1 << 3,   /* with CREATE: fail with PPDB_EEXIST if present */
-    PPDB_FS_TRUNC = 1 << 4   /* truncate to 0 on open */
+    PPDB_FS_TRUNC = 1 << 4,  /* truncate to 0 on open */
+    /* With APPEND: a log, many small appends (see the top of this file). The
+     * implementation may preallocate beyond the appended bytes, so after a
+     * crash the file may end in zero fill; size() reports the appended bytes
+     * and close cuts the file to them. Ignored without APPEND. */
+    PPDB_FS_LOG = 1 << 5
 };
 
 typedef void (*ppdb_fs_task_fn)(void *arg);
@@ -138,8 +156,17 @@ void ppdb_fs_mem_set_faults(struct ppdb_fs *fs, const struct ppdb_fs_mem_faults 
 /* Simulated power cut: every file loses what was not synced; entries created,
  * renamed or removed since the last sync_dir of their directory revert. Open
  * handles become invalid (further use returns PPDB_EIO; close and unlock
- * still free them) and locks are released. Scheduled tasks are untouched. */
+ * still free them) and locks are released. Scheduled tasks are untouched.
+ * With log preallocation on (below), files ever opened with PPDB_FS_LOG
+ * come back with zero fill after their synced bytes. */
 void ppdb_fs_mem_drop_unsynced(struct ppdb_fs *fs);
+/* Log preallocation as a real file system shows it after a crash: from now
+ * on drop_unsynced extends every file ever opened with PPDB_FS_LOG and
+ * PPDB_FS_APPEND with zero bytes up to the next multiple of chunk_bytes
+ * above its synced length (a whole chunk for an empty one), the space the
+ * POSIX implementation had reserved. The zero fill is not checked against
+ * capacity_bytes. 0 (the default) turns it off. */
+void ppdb_fs_mem_set_log_prealloc(struct ppdb_fs *fs, uint64_t chunk_bytes);
 /* Flip bit `bit` (0..7) of byte `off` of a file. */
 int ppdb_fs_mem_flip_bit(struct ppdb_fs *fs, const char *path, uint64_t off, int bit);
 /* Total bytes held by all files. */

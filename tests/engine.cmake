@@ -10,6 +10,11 @@ if(TARGET ppdb_engine)
             LIBS ppdb_engine LABELS integration TIMEOUT 120 ARGS 99 50)
   add_test(NAME test_engine_crash_slow COMMAND test_engine_crash 7 400)
   set_tests_properties(test_engine_crash_slow PROPERTIES LABELS slow TIMEOUT 1200)
+  # A full disk on a real file system: a small tmpfs in a private mount
+  # namespace (skipped without the privilege).
+  ppdb_test(test_engine_nospace
+            SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/test_engine_nospace.c
+            LIBS ppdb_engine LABELS integration)
   # The inspection tool on a healthy and on a damaged directory.
   if(TARGET ppdb-engine)
     ppdb_test(test_engine_tool SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration/test_engine_tool.c

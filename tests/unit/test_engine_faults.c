@@ -9,7 +9,9 @@
  * half-applied batches, holes, and any wrong value.
  *
  *   - power cut (drop unsynced data) at random moments between flushes (a cut
- *     inside a flush is what the failing-I/O runs below end with);
+ *     inside a flush is what the failing-I/O runs below end with), half the
+ *     time with logs coming back in preallocated zero fill, and a log that
+ *     ends in zero fill: no corruption counted, a new log after recovery;
  *   - a bit flipped in a log, a table or the MANIFEST: open fails with
  *     PPDB_ECORRUPT, or reads give a valid prefix; reads never return a
  *     wrong value (PPDB_ECORRUPT is allowed);
@@ -24,6 +26,7 @@
 
 #include "check.h"
 #include "db_int.h"
+#include "fs_internal.h"
 
 #define NKEYS 64
 #define MAXW  3000
@@ -157,6 +160,8 @@ static void test_power_cut(struct ppdb_rng *rng, int round)
 {
     struct ppdb_fs *fs;
     CHECK_OK(ppdb_fs_mem_new(&fs));
+    if (round % 2) /* logs come back with the zero fill reserved ahead of them */
+        ppdb_fs_mem_set_log_prealloc(fs, round % 4 == 1 ? PPDB_FS__LOG_CHUNK : 4096);
     reset_history();
     struct ppdb_db_options o = fault_opts(rng);
     struct ppdb_db *db;
@@ -170,6 +175,9 @@ static void test_power_cut(struct ppdb_rng *rng, int round)
             (void)ppdb_db_close(db); /* handles are dead: errors expected */
             CHECK_OK(ppdb_db_open(fs, "/pc", &o, &db));
             check_prefix(db, H.last_synced + 1, "power cut");
+            struct ppdb_db_stats st;
+            ppdb_db_get_stats(db, &st);
+            CHECK_EQ(st.recovery_corruptions, 0);
             /* What survived is now the history: rebuild it as a prefix. */
             int state[NKEYS];
             read_state(db, state);
@@ -183,6 +191,61 @@ static void test_power_cut(struct ppdb_rng *rng, int round)
     ppdb_fs_destroy(fs);
     if (round == 0)
         printf("power cut: %d cuts over %d writes\n", cuts, n);
+}
+
+/* The log's number, and that it is the only one. */
+static uint64_t only_log(struct ppdb_fs *fs, const char *dir)
+{
+    char **names;
+    size_t n, logs = 0;
+    uint64_t number = 0;
+    CHECK_OK(fs->ops->list(fs, dir, &names, &n));
+    for (size_t i = 0; i < n; i++) {
+        unsigned long long num;
+        char ext[8];
+        if (sscanf(names[i], "%llu.%7s", &num, ext) == 2 && strcmp(ext, "log") == 0) {
+            number = num;
+            logs++;
+        }
+    }
+    ppdb_fs_names_free(names, n);
+    CHECK_EQ(logs, 1);
+    return number;
+}
+
+/* A log that ends in zero fill (a crashed process's preallocated log, here
+ * through the in-memory fs's model of it) recovers every synced record,
+ * counts no corruption, and recovery then starts a new log as always. */
+static void test_zero_tail(struct ppdb_rng *rng)
+{
+    struct ppdb_fs *fs;
+    CHECK_OK(ppdb_fs_mem_new(&fs));
+    ppdb_fs_mem_set_log_prealloc(fs, PPDB_FS__LOG_CHUNK);
+    reset_history();
+    struct ppdb_db_options o = fault_opts(rng);
+    o.memtable_bytes = 1 << 20; /* every write stays in the one log */
+    struct ppdb_db *db;
+    CHECK_OK(ppdb_db_open(fs, "/zt", &o, &db));
+    uint64_t log = only_log(fs, "/zt");
+    for (int i = 0; i < 500; i++)
+        CHECK_OK(do_write(db, rng, i, i % 50 == 49));
+    db_wait_idle(db);
+    ppdb_fs_mem_drop_unsynced(fs);
+    (void)ppdb_db_close(db);
+    char path[64];
+    uint64_t size;
+    snprintf(path, sizeof(path), "/zt/%06llu.log", (unsigned long long)log);
+    CHECK_OK(fs->ops->file_size(fs, path, &size));
+    CHECK_EQ(size, PPDB_FS__LOG_CHUNK); /* synced records, then zeros */
+    CHECK_OK(ppdb_db_open(fs, "/zt", &o, &db));
+    check_prefix(db, H.last_synced + 1, "zero tail");
+    struct ppdb_db_stats st;
+    ppdb_db_get_stats(db, &st);
+    CHECK_EQ(st.recovery_corruptions, 0);
+    CHECK_GT(only_log(fs, "/zt"), log); /* a new log; the old one is gone */
+    CHECK_ERR(fs->ops->exists(fs, path), PPDB_ENOENT);
+    CHECK_OK(ppdb_db_close(db));
+    ppdb_fs_destroy(fs);
 }
 
 /* ----------------------------------------------------- bit flips, truncation */
@@ -362,6 +425,7 @@ int main(int argc, char **argv)
         ppdb_logger_default()->level = -1; /* corruption reports are expected here */
     for (int r = 0; r < 30; r++)
         test_power_cut(&rng, r);
+    test_zero_tail(&rng);
     test_bit_flips(&rng, 150);
     test_truncation(&rng, 60);
     test_failing_io(&rng, 80);

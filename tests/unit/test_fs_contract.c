@@ -40,6 +40,17 @@ void fs_expect(struct ppdb_fs *fs, const char *path, const char *want)
     ppdb_buf_deinit(&b);
 }
 
+uint8_t fs_log_byte(uint64_t off)
+{
+    return (uint8_t)(1 + (off * 131 + off / 4093) % 255);
+}
+
+void fs_log_fill(uint8_t *p, uint64_t off, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = fs_log_byte(off + i);
+}
+
 /* Per-test setup: leak baseline, fresh fs, and the test's directory. */
 struct tctx {
     struct ppdb_alloc_stats base;
@@ -445,6 +456,124 @@ static void t_atomic(const struct fs_contract *c)
     end(&t);
 }
 
+/* ---------------------------------------------------------------- logs */
+
+/* Reading through r: the log's first `size` bytes, then nothing or only
+ * zeros (space reserved ahead of a live log); exactly `size` bytes when
+ * `exact`. */
+static void expect_log(struct ppdb_fs *fs, struct ppdb_file *r, uint64_t size, bool exact)
+{
+    enum { STEP = 1 << 16 };
+    static uint8_t got[STEP], want[STEP];
+    uint64_t off = 0;
+    for (;;) {
+        size_t n;
+        CHECK_OK(fs->ops->pread(fs, r, got, STEP, off, &n));
+        if (n == 0)
+            break;
+        size_t data = off >= size ? 0 : (size_t)PPDB_MIN((uint64_t)n, size - off);
+        fs_log_fill(want, off, data);
+        memset(want + data, 0, n - data);
+        if (memcmp(got, want, n) != 0)
+            CHECK_FAIL_("log bytes at %" PRIu64 "..%" PRIu64 " differ (size %" PRIu64 ")", off,
+                        off + n, size);
+        off += n;
+    }
+    CHECK_GE(off, size);
+    if (exact)
+        CHECK_EQ_U64(off, size);
+}
+
+/* Appends n bytes of the log's content at its end (*size). */
+static void log_add(struct ppdb_fs *fs, struct ppdb_file *w, uint8_t *scratch, uint64_t *size,
+                    size_t n)
+{
+    uint64_t got;
+    fs_log_fill(scratch, *size, n);
+    CHECK_OK(fs->ops->append(fs, w, scratch, n));
+    *size += n;
+    CHECK_OK(fs->ops->size(fs, w, &got));
+    CHECK_EQ_U64(got, *size);
+}
+
+/* PPDB_FS_LOG: appends of every size (within a page, across pages and 1 MiB
+ * reservation steps, several steps at once) read back exactly through a
+ * second handle, with at most zero fill after them while the log is open;
+ * truncation and close leave exactly the appended bytes. */
+static void t_log(const struct fs_contract *c)
+{
+    struct tctx t;
+    struct ppdb_fs *fs = begin(&t, c, "log");
+    static const size_t sizes[] = {0,      1,     7,       140,    140,           4089,   4096,
+                                   4097,   32768, 65539,   200000, 262143,        262144, 300000,
+                                   700001, 140,   3 << 20, 140,    (1 << 20) - 3, 140,    5000};
+    enum { SCRATCH = (3 << 20) + 1 };
+    uint8_t *scratch = ppdb_malloc(SCRATCH);
+    CHECK(scratch != NULL);
+    char p[600];
+    struct ppdb_file *w, *r;
+    uint64_t size = 0, got;
+    fs_path(p, sizeof(p), t.dir, "000007.log");
+    CHECK_OK(
+        fs->ops->open(fs, p, PPDB_FS_APPEND | PPDB_FS_CREATE | PPDB_FS_EXCL | PPDB_FS_LOG, &w));
+    CHECK_OK(fs->ops->open(fs, p, PPDB_FS_READ, &r));
+    expect_log(fs, r, 0, false);
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        log_add(fs, w, scratch, &size, sizes[i]);
+        if (i % 4 == 3)
+            expect_log(fs, r, size, false);
+    }
+    /* Many small records across several reservation steps. */
+    struct ppdb_rng rng;
+    ppdb_rng_seed(&rng, 7);
+    for (int i = 0; i < 3000; i++)
+        log_add(fs, w, scratch, &size, 1 + (size_t)ppdb_rng_below(&rng, 2000));
+    expect_log(fs, r, size, false);
+    CHECK_OK(fs->ops->sync(fs, w));
+    /* Truncation (the engine's rewind after a failed append), then appends
+     * go on from the new end: a little way back, and a few MiB back. */
+    size -= 5000;
+    CHECK_OK(fs->ops->truncate(fs, w, size));
+    CHECK_OK(fs->ops->size(fs, w, &got));
+    CHECK_EQ_U64(got, size);
+    log_add(fs, w, scratch, &size, 10000);
+    expect_log(fs, r, size, false);
+    size = 3 * size / 5;
+    CHECK_OK(fs->ops->truncate(fs, w, size));
+    expect_log(fs, r, size, false);
+    log_add(fs, w, scratch, &size, 140);
+    log_add(fs, w, scratch, &size, 2 << 20);
+    log_add(fs, w, scratch, &size, 140);
+    CHECK_OK(fs->ops->sync(fs, w));
+    CHECK_OK(fs->ops->close(fs, w));
+    /* Closed: exactly the appended bytes, whichever way one looks. */
+    CHECK_OK(fs->ops->file_size(fs, p, &got));
+    CHECK_EQ_U64(got, size);
+    expect_log(fs, r, size, true);
+    CHECK_OK(fs->ops->close(fs, r));
+    /* Reopened as a log: appends after what is there; the log's own handle
+     * reads exactly its bytes. */
+    CHECK_OK(fs->ops->open(fs, p, PPDB_FS_READ | PPDB_FS_APPEND | PPDB_FS_LOG, &w));
+    CHECK_OK(fs->ops->size(fs, w, &got));
+    CHECK_EQ_U64(got, size);
+    log_add(fs, w, scratch, &size, 333);
+    expect_log(fs, w, size, true);
+    CHECK_OK(fs->ops->close(fs, w));
+    CHECK_OK(fs->ops->file_size(fs, p, &got));
+    CHECK_EQ_U64(got, size);
+    /* An empty log closes empty; a log's read-only open is a plain one. */
+    fs_path(p, sizeof(p), t.dir, "000008.log");
+    CHECK_OK(fs->ops->open(fs, p, PPDB_FS_APPEND | PPDB_FS_CREATE | PPDB_FS_LOG, &w));
+    CHECK_OK(fs->ops->append(fs, w, "", 0));
+    CHECK_OK(fs->ops->close(fs, w));
+    CHECK_OK(fs->ops->file_size(fs, p, &got));
+    CHECK_EQ(got, 0);
+    CHECK_OK(fs->ops->open(fs, p, PPDB_FS_READ | PPDB_FS_LOG, &r));
+    CHECK_OK(fs->ops->close(fs, r));
+    ppdb_free(scratch);
+    end(&t);
+}
+
 /* ------------------------------------------------------------- threads */
 
 #define WORKERS       4
@@ -538,6 +667,7 @@ void fs_contract_run(const struct fs_contract *c)
     t_schedule(c);
     t_schedule_bound(c);
     t_map(c);
+    t_log(c);
     t_atomic(c);
     t_threads(c);
     t_time(c);

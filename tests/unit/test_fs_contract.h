@@ -25,4 +25,9 @@ void fs_put(struct ppdb_fs *fs, const char *path, const void *p, size_t n, int s
 /* Checks that path holds exactly the NUL-terminated string `want`. */
 void fs_expect(struct ppdb_fs *fs, const char *path, const char *want);
 
+/* The test content of a log at offset off: never zero, so that zero fill
+ * after it stands out; fs_log_fill writes n bytes of it from off. */
+uint8_t fs_log_byte(uint64_t off);
+void fs_log_fill(uint8_t *p, uint64_t off, size_t n);
+
 #endif

@@ -1,8 +1,9 @@
 /*
  * test_fs_mem.c - the in-memory ppdb_fs: the shared contract suite, then
- * its model of a power cut (ppdb_fs_mem_drop_unsynced) and every fault it
- * injects. A randomized part checks drop_unsynced against a reference
- * model of one file; it prints its seed (rerun with PPDB_SEED=n).
+ * its model of a power cut (ppdb_fs_mem_drop_unsynced), the zero fill it
+ * leaves after logs when asked to, and every fault it injects. A randomized
+ * part checks drop_unsynced against a reference model of one file; it
+ * prints its seed (rerun with PPDB_SEED=n).
  */
 #include <stdio.h>
 
@@ -204,6 +205,59 @@ static void t_drop_truncate_lock_cycle(void)
     CHECK_OK(fs->ops->list(fs, "/a", &names, &n)); /* b was reached first from / */
     CHECK_EQ(n, 0);
     ppdb_fs_names_free(names, n);
+    end(&t);
+}
+
+/* Log preallocation: after a cut a log has its synced bytes, then zero
+ * fill to the next multiple of the step; other files and the running
+ * system see no difference; off by default. */
+static void t_log_prealloc(void)
+{
+    struct tctx t;
+    struct ppdb_fs *fs = begin(&t, "log_prealloc");
+    struct ppdb_file *f, *e;
+    uint8_t buf[300];
+    size_t got;
+    uint64_t size;
+    int flags = PPDB_FS_READ | PPDB_FS_APPEND | PPDB_FS_CREATE | PPDB_FS_LOG;
+    /* Off: a log is cut back like any file. */
+    CHECK_OK(fs->ops->open(fs, "/d/1.log", flags, &f));
+    CHECK_OK(fs->ops->sync_dir(fs, "/d"));
+    CHECK_OK(fs->ops->append(fs, f, "abc", 3));
+    CHECK_OK(fs->ops->sync(fs, f));
+    ppdb_fs_mem_drop_unsynced(fs);
+    CHECK_OK(fs->ops->close(fs, f));
+    fs_expect(fs, "/d/1.log", "abc");
+    /* On: synced bytes, then zeros; an unsynced tail is lost as before. */
+    ppdb_fs_mem_set_log_prealloc(fs, 256);
+    CHECK_OK(fs->ops->open(fs, "/d/2.log", flags, &f));
+    CHECK_OK(fs->ops->open(fs, "/d/3.log", flags, &e));
+    put_durable(fs, "/d", "plain", "xyz");
+    for (int i = 0; i < 300; i++)
+        buf[i] = (uint8_t)(1 + i % 200);
+    CHECK_OK(fs->ops->append(fs, f, buf, 300));
+    CHECK_OK(fs->ops->sync(fs, f));
+    CHECK_OK(fs->ops->append(fs, f, "more", 4));
+    CHECK_OK(fs->ops->size(fs, f, &size));
+    CHECK_EQ(size, 304); /* no fill while running */
+    ppdb_fs_mem_drop_unsynced(fs);
+    CHECK_OK(fs->ops->close(fs, f));
+    CHECK_OK(fs->ops->close(fs, e));
+    CHECK_OK(fs->ops->file_size(fs, "/d/2.log", &size));
+    CHECK_EQ(size, 512);
+    CHECK_OK(fs->ops->open(fs, "/d/2.log", PPDB_FS_READ, &f));
+    uint8_t back[512];
+    CHECK_OK(fs->ops->pread(fs, f, back, sizeof(back), 0, &got));
+    CHECK_EQ(got, 512);
+    CHECK_MEMEQ(back, buf, 300);
+    for (int i = 300; i < 512; i++)
+        CHECK_EQ(back[i], 0);
+    CHECK_OK(fs->ops->close(fs, f));
+    CHECK_OK(fs->ops->file_size(fs, "/d/3.log", &size));
+    CHECK_EQ(size, 256); /* an empty log: one step of zeros */
+    fs_expect(fs, "/d/plain", "xyz");
+    CHECK_OK(fs->ops->file_size(fs, "/d/1.log", &size));
+    CHECK_EQ(size, 256); /* opened as a log before: it is one */
     end(&t);
 }
 
@@ -480,6 +534,7 @@ int main(int argc, char **argv)
     t_drop_renames();
     t_drop_removals_links_atomic();
     t_drop_truncate_lock_cycle();
+    t_log_prealloc();
     t_fault_append_sync();
     t_fault_torn(seed);
     t_fault_capacity();
