@@ -308,7 +308,7 @@ static uint32_t slot_tag(uint64_t h)
 
 static void slots_put(struct ppdb_swim_table *t, uint32_t index)
 {
-    uint64_t h = id_hash(t, &t->m[index].id);
+    uint64_t h = id_hash(t, &PPDB_SWIM_M(t, index).id);
     uint32_t s = (uint32_t)h & (t->nslots - 1);
     while (t->slots[s] != 0)
         s = (s + 1) & (t->nslots - 1);
@@ -327,7 +327,7 @@ static uint32_t slots_find(const struct ppdb_swim_table *t, const struct ppdb_no
         if (v == 0)
             return UINT32_MAX;
         if ((v & ~SLOT_INDEX_MASK) == tag &&
-            ppdb_node_id_equal(&t->m[(v & SLOT_INDEX_MASK) - 1].id, id))
+            ppdb_node_id_equal(&PPDB_SWIM_M(t, (v & SLOT_INDEX_MASK) - 1).id, id))
             return s;
         s = (s + 1) & (t->nslots - 1);
     }
@@ -351,7 +351,9 @@ int ppdb_swim_table_init(struct ppdb_swim_table *t, uint32_t max, uint64_t hash_
 void ppdb_swim_table_deinit(struct ppdb_swim_table *t)
 {
     ppdb_free(t->log);
-    ppdb_free(t->m);
+    for (uint32_t c = 0; c < t->alloc / PPDB_SWIM_CHUNK; c++)
+        ppdb_free(t->chunks[c]);
+    ppdb_free(t->chunks);
     ppdb_free(t->slots);
     ppdb_buf_deinit(&t->arena);
     memset(t, 0, sizeof(*t));
@@ -380,7 +382,7 @@ void ppdb_swim_table_prefetch(const struct ppdb_swim_table *t, const struct ppdb
         if (v == 0)
             return;
         if ((v & ~SLOT_INDEX_MASK) == tag) {
-            const struct ppdb_swim_member *m = &t->m[(v & SLOT_INDEX_MASK) - 1];
+            const struct ppdb_swim_member *m = &PPDB_SWIM_M(t, (v & SLOT_INDEX_MASK) - 1);
             __builtin_prefetch(m);
             __builtin_prefetch(&m->incarnation); /* the hot part may cross a line */
             return;
@@ -389,11 +391,8 @@ void ppdb_swim_table_prefetch(const struct ppdb_swim_table *t, const struct ppdb
     }
 }
 
-/* Grows the array (table_grow: by an eighth beyond PPDB_SWIM_TABLE_DOUBLE
- * entries), so a large table never holds more than ~9 bytes of unused
- * entries per member, and the slots
- * (rehashed) once the load would pass 3/4: tags keep long probe runs
- * cheap, and the slots cost 5.3-10.7 bytes per member. */
+/* The slots cost 5.3-10.7 bytes per member; tags keep long probe runs
+ * cheap. */
 /* The log grows with the table (an eighth of its entries, a power of two
  * in PPDB_SWIM_LOG_MIN..PPDB_SWIM_LOG_MAX), so it costs ~2.5 bytes per
  * member at most; a resized log starts empty (older changes: a scan). */
@@ -413,17 +412,31 @@ static int log_grow(struct ppdb_swim_table *t)
     return 0;
 }
 
+/* Adds chunks until alloc entries fit (at most max); the slots grow
+ * (rehashed) once the load would pass 3/4. */
 static int table_grow_to(struct ppdb_swim_table *t, uint32_t alloc)
 {
     if (alloc > t->max)
         alloc = t->max;
-    struct ppdb_swim_member *m = ppdb_realloc(t->m, (size_t)alloc * sizeof(*m));
-    if (!m)
-        return PPDB_ENOMEM;
-    t->m = m;
-    if ((uint64_t)t->nslots * 3 < (uint64_t)alloc * 4) {
+    uint32_t need = (alloc + PPDB_SWIM_CHUNK - 1) / PPDB_SWIM_CHUNK;
+    if (need > t->chunks_cap) {
+        uint32_t cap = PPDB_MAX(need, t->chunks_cap * 2);
+        struct ppdb_swim_member **c = ppdb_realloc(t->chunks, (size_t)cap * sizeof(*c));
+        if (!c)
+            return PPDB_ENOMEM;
+        t->chunks = c;
+        t->chunks_cap = cap;
+    }
+    while (t->alloc < alloc) {
+        struct ppdb_swim_member *c = ppdb_malloc(PPDB_SWIM_CHUNK * sizeof(*c));
+        if (!c)
+            return PPDB_ENOMEM;
+        t->chunks[t->alloc / PPDB_SWIM_CHUNK] = c;
+        t->alloc += PPDB_SWIM_CHUNK;
+    }
+    if ((uint64_t)t->nslots * 3 < (uint64_t)t->alloc * 4) {
         uint32_t nslots = 16;
-        while ((uint64_t)nslots * 3 < (uint64_t)alloc * 4)
+        while ((uint64_t)nslots * 3 < (uint64_t)t->alloc * 4)
             nslots <<= 1;
         uint32_t *slots = ppdb_calloc(nslots, sizeof(*slots));
         if (!slots)
@@ -434,19 +447,12 @@ static int table_grow_to(struct ppdb_swim_table *t, uint32_t alloc)
         for (uint32_t i = 0; i < t->len; i++)
             slots_put(t, i);
     }
-    t->alloc = alloc;
     return log_grow(t);
 }
 
-/* Small tables double (a realloc copies them, and their spare room is a
- * few KiB); large ones grow by an eighth, which realloc of a large block
- * does without copying (mremap). */
 static int table_grow(struct ppdb_swim_table *t)
 {
-    uint32_t to = t->alloc < PPDB_SWIM_TABLE_DOUBLE
-                      ? PPDB_MIN(PPDB_MAX(2 * t->alloc, 16u), PPDB_SWIM_TABLE_DOUBLE)
-                      : t->alloc + t->alloc / 8;
-    return table_grow_to(t, to);
+    return table_grow_to(t, t->alloc + PPDB_SWIM_CHUNK);
 }
 
 int ppdb_swim_table_reserve(struct ppdb_swim_table *t, uint32_t n)
@@ -466,9 +472,10 @@ static void arena_compact(struct ppdb_swim_table *t)
     }
     for (uint32_t i = 0; i < t->len; i++) {
         uint32_t off = (uint32_t)fresh.len;
-        if (t->m[i].meta_len)
-            (void)ppdb_buf_append(&fresh, t->arena.data + t->m[i].meta_off, t->m[i].meta_len);
-        t->m[i].meta_off = off;
+        if (PPDB_SWIM_M(t, i).meta_len)
+            (void)ppdb_buf_append(&fresh, t->arena.data + PPDB_SWIM_M(t, i).meta_off,
+                                  PPDB_SWIM_M(t, i).meta_len);
+        PPDB_SWIM_M(t, i).meta_off = off;
     }
     ppdb_buf_deinit(&t->arena);
     t->arena = fresh;
@@ -479,7 +486,7 @@ int ppdb_swim_table_set_meta(struct ppdb_swim_table *t, uint32_t i, const uint8_
                              uint32_t meta_len)
 {
     PPDB_ASSERT(i < t->len && meta_len <= PPDB_MEMBER_META_MAX);
-    struct ppdb_swim_member *m = &t->m[i];
+    struct ppdb_swim_member *m = &PPDB_SWIM_M(t, i);
     if (m->meta_len == meta_len &&
         (meta_len == 0 || memcmp(t->arena.data + m->meta_off, meta, meta_len) == 0))
         return 0;
@@ -505,10 +512,10 @@ int ppdb_swim_table_add(struct ppdb_swim_table *t, const struct ppdb_swim_member
     if (t->len == t->alloc && (rc = table_grow(t)) != 0)
         return rc;
     uint32_t i = t->len++;
-    t->m[i] = *m;
-    t->m[i].meta_len = 0;
-    t->m[i].meta_off = (uint32_t)t->arena.len;
-    t->m[i].susp = 0;
+    PPDB_SWIM_M(t, i) = *m;
+    PPDB_SWIM_M(t, i).meta_len = 0;
+    PPDB_SWIM_M(t, i).meta_off = (uint32_t)t->arena.len;
+    PPDB_SWIM_M(t, i).susp = 0;
     slots_put(t, i);
     ppdb_swim_table_touch(t, i);
     t->count[m->state]++;
@@ -523,7 +530,7 @@ int ppdb_swim_table_add(struct ppdb_swim_table *t, const struct ppdb_swim_member
 /* Re-points the slot of the entry now at `from` to `to`. */
 static void slot_move(struct ppdb_swim_table *t, uint32_t from, uint32_t to)
 {
-    uint32_t s = slots_find(t, &t->m[from].id);
+    uint32_t s = slots_find(t, &PPDB_SWIM_M(t, from).id);
     PPDB_ASSERT(s != UINT32_MAX);
     t->slots[s] = (t->slots[s] & ~SLOT_INDEX_MASK) | (to + 1);
 }
@@ -535,22 +542,22 @@ void ppdb_swim_table_swap(struct ppdb_swim_table *t, uint32_t i, uint32_t j)
         return;
     slot_move(t, i, j);
     slot_move(t, j, i);
-    struct ppdb_swim_member tmp = t->m[i];
-    t->m[i] = t->m[j];
-    t->m[j] = tmp;
+    struct ppdb_swim_member tmp = PPDB_SWIM_M(t, i);
+    PPDB_SWIM_M(t, i) = PPDB_SWIM_M(t, j);
+    PPDB_SWIM_M(t, j) = tmp;
 }
 
 void ppdb_swim_table_remove(struct ppdb_swim_table *t, uint32_t i)
 {
     PPDB_ASSERT(i < t->len);
-    uint32_t s = slots_find(t, &t->m[i].id);
+    uint32_t s = slots_find(t, &PPDB_SWIM_M(t, i).id);
     PPDB_ASSERT(s != UINT32_MAX);
-    t->count[t->m[i].state]--;
-    t->arena_garbage += t->m[i].meta_len;
+    t->count[PPDB_SWIM_M(t, i).state]--;
+    t->arena_garbage += PPDB_SWIM_M(t, i).meta_len;
     uint32_t last = t->len - 1;
     if (i != last) {
         slot_move(t, last, i);
-        t->m[i] = t->m[last];
+        PPDB_SWIM_M(t, i) = PPDB_SWIM_M(t, last);
     }
     t->len--;
     /* delete slot s and re-insert the rest of its cluster (no tombstones) */
@@ -565,15 +572,15 @@ void ppdb_swim_table_remove(struct ppdb_swim_table *t, uint32_t i)
 void ppdb_swim_table_set_state(struct ppdb_swim_table *t, uint32_t i, uint8_t state)
 {
     PPDB_ASSERT(i < t->len && state <= PPDB_MEMBER_LEFT);
-    t->count[t->m[i].state]--;
-    t->m[i].state = state;
+    t->count[PPDB_SWIM_M(t, i).state]--;
+    PPDB_SWIM_M(t, i).state = state;
     t->count[state]++;
 }
 
 size_t ppdb_swim_table_memory(const struct ppdb_swim_table *t)
 {
-    return (size_t)t->alloc * sizeof(*t->m) + (size_t)t->nslots * sizeof(*t->slots) + t->arena.cap +
-           t->log_cap * sizeof(*t->log);
+    return (size_t)t->alloc * sizeof(struct ppdb_swim_member) + t->chunks_cap * sizeof(*t->chunks) +
+           (size_t)t->nslots * sizeof(*t->slots) + t->arena.cap + t->log_cap * sizeof(*t->log);
 }
 
 /* lseq would wrap: a new epoch, every entry renumbered in index order, an
@@ -583,7 +590,7 @@ static void renumber(struct ppdb_swim_table *t)
     t->epoch = (t->epoch * 6364136223846793005ull + 1442695040888963407ull) | 1;
     t->lseq = 0;
     for (uint32_t i = 0; i < t->len; i++)
-        t->m[i].lseq = ++t->lseq;
+        PPDB_SWIM_M(t, i).lseq = ++t->lseq;
     t->log_from = t->lseq + 1;
 }
 
@@ -592,8 +599,8 @@ void ppdb_swim_table_touch(struct ppdb_swim_table *t, uint32_t i)
     PPDB_ASSERT(i < t->len);
     if (t->lseq == UINT32_MAX)
         renumber(t);
-    t->m[i].lseq = ++t->lseq;
-    t->log[t->lseq & (t->log_cap - 1)] = t->m[i].id;
+    PPDB_SWIM_M(t, i).lseq = ++t->lseq;
+    t->log[t->lseq & (t->log_cap - 1)] = PPDB_SWIM_M(t, i).id;
 }
 
 /* The log answers for lseq L iff log_from <= L and L is among the last
@@ -615,11 +622,11 @@ static int changed_scan(const struct ppdb_swim_table *t, uint32_t since, uint32_
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < t->len; i++)
-        n += t->m[i].lseq > since;
+        n += PPDB_SWIM_M(t, i).lseq > since;
     if (n <= max) {
         n = 0;
         for (uint32_t i = 0; i < t->len; i++)
-            if (t->m[i].lseq > since)
+            if (PPDB_SWIM_M(t, i).lseq > since)
                 idx[n++] = i;
         *n_out = n;
         *wm_out = t->lseq;
@@ -631,8 +638,8 @@ static int changed_scan(const struct ppdb_swim_table *t, uint32_t since, uint32_
         return PPDB_ENOMEM;
     uint32_t k = 0;
     for (uint32_t i = 0; i < t->len; i++)
-        if (t->m[i].lseq > since)
-            pairs[k++] = (uint64_t)t->m[i].lseq << 32 | i;
+        if (PPDB_SWIM_M(t, i).lseq > since)
+            pairs[k++] = (uint64_t)PPDB_SWIM_M(t, i).lseq << 32 | i;
     qsort(pairs, n, sizeof(*pairs), cmp_lseq_pair);
     for (k = 0; k < max; k++)
         idx[k] = (uint32_t)pairs[k];
@@ -654,7 +661,7 @@ int ppdb_swim_table_changed(const struct ppdb_swim_table *t, uint32_t since, uin
     uint32_t n = 0;
     for (uint32_t l = since + 1; l != 0 && l <= t->lseq; l++) {
         uint32_t i = ppdb_swim_table_find(t, &t->log[l & (t->log_cap - 1)]);
-        if (i == UINT32_MAX || t->m[i].lseq != l)
+        if (i == UINT32_MAX || PPDB_SWIM_M(t, i).lseq != l)
             continue; /* reaped, or changed again later (a newer slot names it) */
         idx[n++] = i;
         if (n == max) {

@@ -326,16 +326,15 @@ static int swim_sync_cb(void *ctx, const struct ppdb_addr *to, const uint8_t *bo
                         timeout_ms, cb, cb_data);
 }
 
-static void swim_changed_cb(void *ctx, const struct ppdb_swim_member *m, const uint8_t *meta,
-                            int old_state)
+static void swim_changed_cb(void *ctx, uint32_t index, const struct ppdb_swim_member *m,
+                            const uint8_t *meta, int old_state)
 {
     struct ppdb_node *n = ctx;
     (void)meta;
     if (n->nsubs == 0)
         return;
-    /* m points into the member array: its index needs no lookup */
-    PPDB_ASSERT(m >= n->swim.tab.m && m < n->swim.tab.m + n->swim.tab.len);
-    ppdb_swim_member_info(&n->swim, (uint32_t)(m - n->swim.tab.m), &n->info);
+    PPDB_ASSERT(index < n->swim.tab.len && m == &PPDB_SWIM_M(&n->swim.tab, index));
+    ppdb_swim_member_info(&n->swim, index, &n->info);
     for (uint32_t k = 0; k < n->nsubs; k++)
         n->subs[k].cb(n->subs[k].data, &n->info, old_state);
 }
@@ -396,9 +395,9 @@ static int start_swim(struct ppdb_node *n)
                              meta_len)) != 0)
         return rc;
     n->swim_live = true;
-    rc = ppdb_node_register_dgram(n, PPDB_MSG_SWIM_PING, PPDB_MSG_SWIM_NEWS,
-                                  ppdb_swim_dgram_schemas, ppdb_swim_dgram_nschemas, swim_dgram_cb,
-                                  n);
+    rc =
+        ppdb_node_register_dgram(n, PPDB_MSG_SWIM_PING, PPDB_MSG_SWIM_NEWS, ppdb_swim_dgram_schemas,
+                                 ppdb_swim_dgram_nschemas, swim_dgram_cb, n);
     if (rc == 0)
         rc = ppdb_node_serve(n, PPDB_MSG_SWIM_SYNC, PPDB_MSG_SWIM_SYNC_REPLY,
                              ppdb_swim_stream_schemas, ppdb_swim_stream_nschemas, swim_serve_cb, n);

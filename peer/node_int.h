@@ -37,7 +37,7 @@ struct ppdb_node {
     struct ppdb_addr bound;
     struct ppdb_dgram dg; /* seals and opens datagrams */
     bool dg_live, swim_live, freeing;
-    struct node_ep *sep; /* the stream endpoint (role NODE) on the same port */
+    struct node_ep *sep;     /* the stream endpoint (role NODE) on the same port */
     struct node_call *calls; /* outgoing requests in flight (ppdb_node_drop frees them) */
     struct node_module *dgram_mods, *stream_mods;
     uint32_t ndgram_mods, nstream_mods;

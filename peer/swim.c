@@ -103,7 +103,7 @@ static void arm(struct ppdb_swim *s, struct ppdb_timer *t, uint64_t delay_ms)
 
 static bool is_self(const struct ppdb_swim *s, uint32_t i)
 {
-    return ppdb_node_id_equal(&s->tab.m[i].id, &s->self_id);
+    return ppdb_node_id_equal(&PPDB_SWIM_M(&s->tab, i).id, &s->self_id);
 }
 
 static uint32_t self_index(const struct ppdb_swim *s)
@@ -132,7 +132,7 @@ static void gossip_arm(struct ppdb_swim *s)
 static void enqueue(struct ppdb_swim *s, uint32_t i, uint8_t state, uint64_t inc,
                     const struct ppdb_node_id *from)
 {
-    const struct ppdb_swim_member *m = &s->tab.m[i];
+    const struct ppdb_swim_member *m = &PPDB_SWIM_M(&s->tab, i);
     if (m->state != state || m->incarnation != inc)
         return; /* e.g. a refutation while leaving: the member is not in that state */
     struct ppdb_swim_rec r;
@@ -260,7 +260,7 @@ static int send_msg(struct ppdb_swim *s, const struct ppdb_addr *to, uint32_t ty
 
 static struct ppdb_swim_susp *susp_of(struct ppdb_swim *s, uint32_t i)
 {
-    uint32_t k = s->tab.m[i].susp;
+    uint32_t k = PPDB_SWIM_M(&s->tab, i).susp;
     return k ? &s->susps[k - 1] : NULL;
 }
 
@@ -271,7 +271,7 @@ static void susp_clear(struct ppdb_swim *s, uint32_t i)
         return;
     ppdb_env_timer_cancel(s->env, &x->timer);
     x->used = false;
-    s->tab.m[i].susp = 0;
+    PPDB_SWIM_M(&s->tab, i).susp = 0;
 }
 
 static void susp_rearm(struct ppdb_swim *s, struct ppdb_swim_susp *x)
@@ -284,7 +284,7 @@ static void susp_rearm(struct ppdb_swim *s, struct ppdb_swim_susp *x)
 
 static void susp_start(struct ppdb_swim *s, uint32_t i, const struct ppdb_node_id *accuser)
 {
-    PPDB_ASSERT(s->tab.m[i].susp == 0);
+    PPDB_ASSERT(PPDB_SWIM_M(&s->tab, i).susp == 0);
     for (uint32_t k = 0; k < s->p.max_suspicions; k++) {
         struct ppdb_swim_susp *x = &s->susps[k];
         if (x->used)
@@ -294,15 +294,15 @@ static void susp_start(struct ppdb_swim *s, uint32_t i, const struct ppdb_node_i
             ppdb_timer_init(&x->timer, susp_fire_cb, x);
         }
         x->used = true;
-        x->subject = s->tab.m[i].id;
-        x->incarnation = s->tab.m[i].incarnation;
+        x->subject = PPDB_SWIM_M(&s->tab, i).id;
+        x->incarnation = PPDB_SWIM_M(&s->tab, i).incarnation;
         x->start_ms = now_ms(s);
         x->min_ms = ppdb_swim_suspicion_min_ms(&s->p, ppdb_swim_n(s));
         x->max_ms = x->min_ms * s->p.suspicion_max_mult;
         x->nconfirm = 0;
         x->accusers[0] = *accuser;
         x->naccusers = 1;
-        s->tab.m[i].susp = (uint16_t)(k + 1);
+        PPDB_SWIM_M(&s->tab, i).susp = (uint16_t)(k + 1);
         s->stats.suspicions_started++;
         susp_rearm(s, x);
         return;
@@ -332,7 +332,8 @@ static bool susp_confirm(struct ppdb_swim *s, uint32_t i, const struct ppdb_node
 static void notify(struct ppdb_swim *s, uint32_t i, int old_state)
 {
     if (s->io.changed)
-        s->io.changed(s->io.ctx, &s->tab.m[i], ppdb_swim_table_meta(&s->tab, i), old_state);
+        s->io.changed(s->io.ctx, i, &PPDB_SWIM_M(&s->tab, i), ppdb_swim_table_meta(&s->tab, i),
+                      old_state);
 }
 
 /* A local change: a backed-off delta timer fires within the minimum
@@ -347,13 +348,13 @@ static void delta_soon(struct ppdb_swim *s)
 /* Member i's share of the digest (0 unless live). */
 static uint64_t live_share(const struct ppdb_swim *s, uint32_t i)
 {
-    const struct ppdb_swim_member *m = &s->tab.m[i];
+    const struct ppdb_swim_member *m = &PPDB_SWIM_M(&s->tab, i);
     return probeable(m) ? ppdb_swim_live_hash(&m->id, m->incarnation) : 0;
 }
 
 static void set_state(struct ppdb_swim *s, uint32_t i, uint8_t state, uint64_t inc)
 {
-    struct ppdb_swim_member *m = &s->tab.m[i];
+    struct ppdb_swim_member *m = &PPDB_SWIM_M(&s->tab, i);
     int old = m->state;
     s->digest ^= live_share(s, i);
     if (state != PPDB_MEMBER_SUSPECT || m->incarnation != inc)
@@ -372,7 +373,7 @@ static void refute(struct ppdb_swim *s, uint64_t inc)
 {
     uint32_t i = self_index(s);
     s->digest ^= live_share(s, i);
-    s->tab.m[i].incarnation = inc + 1;
+    PPDB_SWIM_M(&s->tab, i).incarnation = inc + 1;
     s->digest ^= live_share(s, i);
     ppdb_swim_table_touch(&s->tab, i);
     if (s->health < s->p.max_health)
@@ -433,7 +434,7 @@ static void add_member(struct ppdb_swim *s, const struct ppdb_swim_rec *r)
 static void accept_update(struct ppdb_swim *s, uint32_t i, const struct ppdb_swim_rec *r,
                           const struct ppdb_node_id *from)
 {
-    struct ppdb_swim_member *m = &s->tab.m[i];
+    struct ppdb_swim_member *m = &PPDB_SWIM_M(&s->tab, i);
     s->stats.updates_applied++;
     if (r->state == PPDB_MEMBER_ALIVE && r->full) {
         m->addr = r->addr; /* a moved member is updated, never duplicated */
@@ -455,7 +456,7 @@ void ppdb_swim_apply(struct ppdb_swim *s, const struct ppdb_swim_rec *r)
 {
     const struct ppdb_node_id *from = &r->from;
     if (ppdb_node_id_equal(&r->id, &s->self_id)) {
-        uint64_t inc = s->tab.m[self_index(s)].incarnation;
+        uint64_t inc = PPDB_SWIM_M(&s->tab, self_index(s)).incarnation;
         if (ppdb_swim_must_refute(inc, s->leaving, r->state, r->incarnation))
             refute(s, r->incarnation);
         return;
@@ -468,7 +469,8 @@ void ppdb_swim_apply(struct ppdb_swim *s, const struct ppdb_swim_rec *r)
             s->stats.updates_ignored++;
         return;
     }
-    int v = ppdb_swim_judge(s->tab.m[i].state, s->tab.m[i].incarnation, r->state, r->incarnation);
+    int v = ppdb_swim_judge(PPDB_SWIM_M(&s->tab, i).state, PPDB_SWIM_M(&s->tab, i).incarnation,
+                            r->state, r->incarnation);
     if (v == PPDB_SWIM_ACCEPT) {
         accept_update(s, i, r, from);
     } else if (v == PPDB_SWIM_CONFIRM && susp_confirm(s, i, from)) {
@@ -481,7 +483,7 @@ void ppdb_swim_apply(struct ppdb_swim *s, const struct ppdb_swim_rec *r)
 /* This node accuses member i (a failed probe), or confirms a suspicion. */
 static void accuse(struct ppdb_swim *s, uint32_t i)
 {
-    struct ppdb_swim_member *m = &s->tab.m[i];
+    struct ppdb_swim_member *m = &PPDB_SWIM_M(&s->tab, i);
     struct ppdb_swim_rec r;
     memset(&r, 0, sizeof(r));
     r.state = PPDB_MEMBER_SUSPECT;
@@ -501,10 +503,10 @@ static void susp_fire_cb(struct ppdb_timer *t)
     struct ppdb_swim *s = x->swim;
     uint32_t i = ppdb_swim_table_find(&s->tab, &x->subject);
     x->used = false;
-    if (i == UINT32_MAX || s->tab.m[i].state != PPDB_MEMBER_SUSPECT ||
-        s->tab.m[i].incarnation != x->incarnation)
+    if (i == UINT32_MAX || PPDB_SWIM_M(&s->tab, i).state != PPDB_MEMBER_SUSPECT ||
+        PPDB_SWIM_M(&s->tab, i).incarnation != x->incarnation)
         return;
-    s->tab.m[i].susp = 0;
+    PPDB_SWIM_M(&s->tab, i).susp = 0;
     s->stats.deaths_declared++;
     set_state(s, i, PPDB_MEMBER_DEAD, x->incarnation);
     enqueue(s, i, PPDB_MEMBER_DEAD, x->incarnation, &s->self_id);
@@ -517,7 +519,7 @@ static uint32_t next_target(struct ppdb_swim *s)
     while (s->nverify > 0) {
         struct ppdb_node_id id = s->verify[--s->nverify];
         uint32_t i = ppdb_swim_table_find(&s->tab, &id);
-        if (i != UINT32_MAX && probeable(&s->tab.m[i]))
+        if (i != UINT32_MAX && probeable(&PPDB_SWIM_M(&s->tab, i)))
             return i;
     }
     /* Randomized round robin, shuffled as it goes: entries before the
@@ -532,7 +534,7 @@ static uint32_t next_target(struct ppdb_swim *s)
         uint32_t i = s->probe_cursor++;
         uint32_t j = i + (uint32_t)ppdb_env_random_below(s->env, s->tab.len - i);
         ppdb_swim_table_swap(&s->tab, i, j);
-        if (!is_self(s, i) && probeable(&s->tab.m[i]))
+        if (!is_self(s, i) && probeable(&PPDB_SWIM_M(&s->tab, i)))
             return i;
     }
     return UINT32_MAX;
@@ -542,7 +544,7 @@ static uint32_t next_target(struct ppdb_swim *s)
 static uint32_t probe_target(const struct ppdb_swim *s)
 {
     uint32_t i = s->probe.target_index; /* a hint: the table may have moved it */
-    if (i < s->tab.len && ppdb_node_id_equal(&s->tab.m[i].id, &s->probe.target))
+    if (i < s->tab.len && ppdb_node_id_equal(&PPDB_SWIM_M(&s->tab, i).id, &s->probe.target))
         return i;
     return ppdb_swim_table_find(&s->tab, &s->probe.target);
 }
@@ -562,7 +564,7 @@ static void finish_probe(struct ppdb_swim *s)
         delta = 0;
     s->health = PPDB_MIN(s->p.max_health, s->health + delta);
     uint32_t i = probe_target(s);
-    if (i != UINT32_MAX && probeable(&s->tab.m[i]))
+    if (i != UINT32_MAX && probeable(&PPDB_SWIM_M(&s->tab, i)))
         accuse(s, i);
 }
 
@@ -574,12 +576,12 @@ static void start_probe(struct ppdb_swim *s)
     memset(&s->probe, 0, sizeof(s->probe));
     s->probe.active = true;
     s->probe.seq = ++s->next_seq;
-    s->probe.target = s->tab.m[i].id;
+    s->probe.target = PPDB_SWIM_M(&s->tab, i).id;
     s->probe.target_index = i;
-    s->probe.target_addr = s->tab.m[i].addr;
+    s->probe.target_addr = PPDB_SWIM_M(&s->tab, i).addr;
     s->probe.sent_ms = now_ms(s);
-    struct ppdb_addr to = s->tab.m[i].addr;
-    struct ppdb_node_id target = s->tab.m[i].id;
+    struct ppdb_addr to = PPDB_SWIM_M(&s->tab, i).addr;
+    struct ppdb_node_id target = PPDB_SWIM_M(&s->tab, i).id;
     s->stats.probes++;
     (void)send_msg(s, &to, PPDB_MSG_SWIM_PING, s->probe.seq, &target, NULL);
     arm(s, &s->probe_timer, ppdb_swim_scaled_ms(s->p.probe_timeout_ms, s->health));
@@ -602,8 +604,8 @@ static uint32_t pick_random(struct ppdb_swim *s, const struct ppdb_node_id *skip
     uint32_t n = 0;
     for (uint32_t tries = 0; tries < 4 * k + 8 && n < k && s->tab.len > 1; tries++) {
         uint32_t i = (uint32_t)ppdb_env_random_below(s->env, s->tab.len);
-        if (is_self(s, i) || !probeable(&s->tab.m[i]) ||
-            (skip && ppdb_node_id_equal(&s->tab.m[i].id, skip)))
+        if (is_self(s, i) || !probeable(&PPDB_SWIM_M(&s->tab, i)) ||
+            (skip && ppdb_node_id_equal(&PPDB_SWIM_M(&s->tab, i).id, skip)))
             continue;
         bool dup = false;
         for (uint32_t k2 = 0; k2 < n; k2++)
@@ -622,13 +624,13 @@ static void probe_timeout_cb(struct ppdb_timer *t)
     uint32_t ti = probe_target(s);
     if (ti == UINT32_MAX)
         return;
-    struct ppdb_addr target_addr = s->tab.m[ti].addr;
+    struct ppdb_addr target_addr = PPDB_SWIM_M(&s->tab, ti).addr;
     struct ppdb_node_id target = s->probe.target;
     uint32_t pick[16], k = PPDB_MIN(s->p.indirect_k, 16u);
     uint32_t n = pick_random(s, &target, k, pick);
     struct ppdb_addr relays[16];
     for (uint32_t j = 0; j < n; j++)
-        relays[j] = s->tab.m[pick[j]].addr;
+        relays[j] = PPDB_SWIM_M(&s->tab, pick[j]).addr;
     s->probe.indirect = true;
     s->probe.expected_nacks = n;
     /* a second direct ping alongside the indirect ones (memberlist sends a
@@ -721,7 +723,7 @@ static void record_rtt(struct ppdb_swim *s, const struct ppdb_addr *from)
     if (i == UINT32_MAX)
         return;
     uint64_t rtt = now_ms(s) - s->probe.sent_ms;
-    s->tab.m[i].rtt_ms = (uint16_t)PPDB_MAX(1u, PPDB_MIN(rtt, (uint64_t)UINT16_MAX));
+    PPDB_SWIM_M(&s->tab, i).rtt_ms = (uint16_t)PPDB_MAX(1u, PPDB_MIN(rtt, (uint64_t)UINT16_MAX));
 }
 
 static void on_ack(struct ppdb_swim *s, const struct ppdb_addr *from, uint64_t seq)
@@ -856,7 +858,7 @@ static void gossip_cb(struct ppdb_timer *t)
     uint32_t n = pick_random(s, NULL, PPDB_MIN(s->p.gossip_nodes, 16u), pick);
     struct ppdb_addr to[16];
     for (uint32_t k = 0; k < n; k++)
-        to[k] = s->tab.m[pick[k]].addr;
+        to[k] = PPDB_SWIM_M(&s->tab, pick[k]).addr;
     for (uint32_t k = 0; k < n && s->queue.len > 0; k++) {
         s->stats.gossip_msgs++;
         (void)send_msg(s, &to[k], PPDB_MSG_SWIM_GOSSIP, 0, NULL, NULL);
@@ -870,7 +872,7 @@ static void gossip_cb(struct ppdb_timer *t)
 /* Member i as a full record. */
 static void member_rec(const struct ppdb_swim *s, uint32_t i, struct ppdb_swim_rec *r)
 {
-    const struct ppdb_swim_member *m = &s->tab.m[i];
+    const struct ppdb_swim_member *m = &PPDB_SWIM_M(&s->tab, i);
     *r = (struct ppdb_swim_rec){.state = m->state,
                                 .full = true,
                                 .id = m->id,
@@ -1010,9 +1012,9 @@ static int encode_delta(struct ppdb_swim *s, struct sync_head *h, uint32_t since
     uint32_t *first = idx + 1, kept = 0;
     bool has = false;
     for (uint32_t k = 0; rc == 0 && k < n; k++) {
-        uint32_t l = s->tab.m[first[k]].lseq;
+        uint32_t l = PPDB_SWIM_M(&s->tab, first[k]).lseq;
         has = has || first[k] == self;
-        if (s->tab.m[first[k]].state != PPDB_MEMBER_ALIVE)
+        if (PPDB_SWIM_M(&s->tab, first[k]).state != PPDB_MEMBER_ALIVE)
             continue; /* joins, refutations, moves; suspicions and deaths gossip */
         if (first[k] == self || l <= skip_from || l > skip_to)
             first[kept++] = first[k];
@@ -1068,13 +1070,14 @@ static int32_t partner_get(struct ppdb_swim *s, const struct ppdb_addr *addr);
 static void note_puller(struct ppdb_swim *s, const struct ppdb_node_id *peer, uint32_t wm)
 {
     uint32_t i = ppdb_swim_table_find(&s->tab, peer);
-    if (i == UINT32_MAX || is_self(s, i) || !probeable(&s->tab.m[i]))
+    if (i == UINT32_MAX || is_self(s, i) || !probeable(&PPDB_SWIM_M(&s->tab, i)))
         return;
     push_epoch_check(s);
     bool known = false;
     for (int32_t k = 0; k < PPDB_SWIM_PARTNERS && !known; k++)
-        known = s->partners[k].used && ppdb_addr_equal(&s->partners[k].addr, &s->tab.m[i].addr);
-    int32_t k = partner_get(s, &s->tab.m[i].addr);
+        known = s->partners[k].used &&
+                ppdb_addr_equal(&s->partners[k].addr, &PPDB_SWIM_M(&s->tab, i).addr);
+    int32_t k = partner_get(s, &PPDB_SWIM_M(&s->tab, i).addr);
     struct ppdb_swim_partner *p = &s->partners[k];
     p->id = *peer;
     p->pushed = known ? PPDB_MAX(p->pushed, wm) : wm;
@@ -1222,7 +1225,7 @@ static void sync_done_cb(void *data, int status, const msgpack_object *reply)
     struct ppdb_node_id anon;
     memset(&anon, 0, sizeof(anon));
     uint64_t before = s->stats.members_added, e0 = s->tab.epoch;
-    uint32_t l0 = s->tab.lseq, self_l0 = s->tab.m[self_index(s)].lseq;
+    uint32_t l0 = s->tab.lseq, self_l0 = PPDB_SWIM_M(&s->tab, self_index(s)).lseq;
     if (merge_state(s, &anon, reply) != 0) {
         s->stats.syncs_failed++;
         return;
@@ -1231,7 +1234,8 @@ static void sync_done_cb(void *data, int status, const msgpack_object *reply)
     /* what the reply changed, the partner knows: unless something else
      * changed since the request (or we refuted), skip it when pushing */
     uint32_t pushed = c->push_wm;
-    if (c->push_wm == l0 && e0 == s->tab.epoch && self_l0 == s->tab.m[self_index(s)].lseq)
+    if (c->push_wm == l0 && e0 == s->tab.epoch &&
+        self_l0 == PPDB_SWIM_M(&s->tab, self_index(s)).lseq)
         pushed = s->tab.lseq;
     bool delta = false;
     (void)ppdb_mp_get_bool(reply, PPDB_SWIM_K_DELTA, &delta);
@@ -1395,7 +1399,7 @@ static bool partner_failing(const struct ppdb_swim *s, const struct ppdb_addr *a
 
 static bool parent_ok(const struct ppdb_swim *s, uint32_t i)
 {
-    const struct ppdb_swim_member *m = &s->tab.m[i];
+    const struct ppdb_swim_member *m = &PPDB_SWIM_M(&s->tab, i);
     return !is_self(s, i) && probeable(m) && id_below(&m->id, &s->self_id) &&
            !partner_failing(s, &m->addr);
 }
@@ -1440,16 +1444,16 @@ static int32_t sticky_partner(struct ppdb_swim *s)
     if (s->sticky >= 0) {
         const struct ppdb_swim_partner *p = &s->partners[s->sticky];
         uint32_t i = ppdb_swim_table_find(&s->tab, &p->id);
-        if (i != UINT32_MAX && probeable(&s->tab.m[i]))
+        if (i != UINT32_MAX && probeable(&PPDB_SWIM_M(&s->tab, i)))
             return s->sticky;
         s->sticky = -1;
     }
     uint32_t pick;
     if (!pick_parent(s, &pick))
         return -1;
-    struct ppdb_addr addr = s->tab.m[pick].addr;
+    struct ppdb_addr addr = PPDB_SWIM_M(&s->tab, pick).addr;
     int32_t k = partner_get(s, &addr);
-    s->partners[k].id = s->tab.m[pick].id;
+    s->partners[k].id = PPDB_SWIM_M(&s->tab, pick).id;
     s->sticky = k;
     return k;
 }
@@ -1528,9 +1532,9 @@ static void delta_tick_cb(struct ppdb_timer *t)
         /* a root (no smaller member known) still exchanges, each time with
          * a random member: that is how it learns of a smaller one, or how
          * the smallest of all hears what its children do not tell it */
-        struct ppdb_addr addr = s->tab.m[pick].addr;
+        struct ppdb_addr addr = PPDB_SWIM_M(&s->tab, pick).addr;
         k = partner_get(s, &addr);
-        s->partners[k].id = s->tab.m[pick].id;
+        s->partners[k].id = PPDB_SWIM_M(&s->tab, pick).id;
     }
     if (k >= 0 && !partner_busy(s, k))
         (void)delta_with(s, k);
@@ -1543,7 +1547,7 @@ static void delta_tick_cb(struct ppdb_timer *t)
 static bool is_member_addr(const struct ppdb_swim *s, const struct ppdb_addr *addr)
 {
     for (uint32_t i = 0; i < s->tab.len; i++) {
-        const struct ppdb_swim_member *m = &s->tab.m[i];
+        const struct ppdb_swim_member *m = &PPDB_SWIM_M(&s->tab, i);
         if (m->state <= PPDB_MEMBER_SUSPECT && ppdb_addr_equal(&m->addr, addr))
             return true;
     }
@@ -1567,7 +1571,7 @@ static void try_seed(struct ppdb_swim *s, uint32_t k, bool join)
 int ppdb_swim_add_seed(struct ppdb_swim *s, const struct ppdb_addr *addr)
 {
     PPDB_ASSERT(addr != NULL && addr->family != 0);
-    if (ppdb_addr_equal(addr, &s->tab.m[self_index(s)].addr))
+    if (ppdb_addr_equal(addr, &PPDB_SWIM_M(&s->tab, self_index(s)).addr))
         return 0;
     for (uint32_t k = 0; k < s->nseeds; k++)
         if (ppdb_addr_equal(&s->seeds[k], addr))
@@ -1605,7 +1609,7 @@ static void sync_tick_cb(struct ppdb_timer *t)
     bool deltas_busy = s->sticky >= 0 && now_ms(s) - s->delta_news_ms < PPDB_SWIM_DELTA_QUIET_MS;
     uint32_t pick;
     if (!deltas_busy && pick_random(s, NULL, 1, &pick) == 1) {
-        struct ppdb_addr to = s->tab.m[pick].addr;
+        struct ppdb_addr to = PPDB_SWIM_M(&s->tab, pick).addr;
         (void)digest_with(s, &to);
     }
     uint64_t base = ppdb_swim_push_pull_ms(&s->p, n);
@@ -1620,7 +1624,7 @@ static void reap_cb(struct ppdb_timer *t)
     uint64_t now = now_ms(s);
     if (s->tab.count[PPDB_MEMBER_DEAD] + s->tab.count[PPDB_MEMBER_LEFT] > 0) {
         for (uint32_t i = s->tab.len; i-- > 0;) {
-            const struct ppdb_swim_member *m = &s->tab.m[i];
+            const struct ppdb_swim_member *m = &PPDB_SWIM_M(&s->tab, i);
             if ((m->state == PPDB_MEMBER_DEAD || m->state == PPDB_MEMBER_LEFT) &&
                 now - m->state_ms >= s->p.reap_ms && !is_self(s, i)) {
                 ppdb_swim_table_remove(&s->tab, i);
@@ -1721,7 +1725,7 @@ int ppdb_swim_start(struct ppdb_swim *s, const struct ppdb_addr *seeds, uint32_t
             return PPDB_EINVAL;
     s->started = true;
     uint32_t i = self_index(s);
-    enqueue(s, i, PPDB_MEMBER_ALIVE, s->tab.m[i].incarnation, NULL);
+    enqueue(s, i, PPDB_MEMBER_ALIVE, PPDB_SWIM_M(&s->tab, i).incarnation, NULL);
     arm(s, &s->tick_timer, ppdb_env_random_below(s->env, s->p.probe_interval_ms));
     arm(s, &s->reap_timer, PPDB_MAX(1000u, s->p.reap_ms / 4));
     if (s->nseeds > 0) /* one seed; the next when it fails */
@@ -1755,8 +1759,8 @@ int ppdb_swim_leave(struct ppdb_swim *s, ppdb_node_done_cb cb, void *data)
     ppdb_env_timer_cancel(s->env, &s->tick_timer);
     finish_probe(s);
     uint32_t i = self_index(s);
-    set_state(s, i, PPDB_MEMBER_LEFT, s->tab.m[i].incarnation);
-    enqueue(s, i, PPDB_MEMBER_LEFT, s->tab.m[i].incarnation, NULL);
+    set_state(s, i, PPDB_MEMBER_LEFT, PPDB_SWIM_M(&s->tab, i).incarnation);
+    enqueue(s, i, PPDB_MEMBER_LEFT, PPDB_SWIM_M(&s->tab, i).incarnation, NULL);
     arm(s, &s->leave_timer, s->p.leave_ms);
     return 0;
 }
@@ -1764,7 +1768,7 @@ int ppdb_swim_leave(struct ppdb_swim *s, ppdb_node_done_cb cb, void *data)
 void ppdb_swim_member_info(const struct ppdb_swim *s, uint32_t i, struct ppdb_member_info *out)
 {
     PPDB_ASSERT(i < s->tab.len);
-    const struct ppdb_swim_member *m = &s->tab.m[i];
+    const struct ppdb_swim_member *m = &PPDB_SWIM_M(&s->tab, i);
     out->id = m->id;
     out->addr = m->addr;
     out->incarnation = m->incarnation;

@@ -174,16 +174,22 @@ _Static_assert(sizeof(struct ppdb_swim_member) == 72, "member entry budget");
 #define PPDB_SWIM_SLOT_INDEX_BITS 22
 #define PPDB_SWIM_TABLE_MAX       ((1u << PPDB_SWIM_SLOT_INDEX_BITS) - 2)
 
-/* Below this many entries the member array doubles; above, it grows by
- * an eighth. */
-#define PPDB_SWIM_TABLE_DOUBLE 1024u
+/* Members live in chunks of PPDB_SWIM_CHUNK entries: a table grows by a
+ * chunk and never moves what it holds (thousands of simulated tables
+ * growing by realloc spent a third of a mass join copying, remapping and
+ * faulting in pages; a chunk is reused whole by the allocator). */
+#define PPDB_SWIM_CHUNK_BITS 8
+#define PPDB_SWIM_CHUNK      (1u << PPDB_SWIM_CHUNK_BITS)
+/* Entry i of table t, as an lvalue. */
+#define PPDB_SWIM_M(t, i) ((t)->chunks[(i) >> PPDB_SWIM_CHUNK_BITS][(i) & (PPDB_SWIM_CHUNK - 1)])
 
-/* Members in one array (probe order: shuffled in place as a round goes), ids
- * hashed into an open-addressing table of tagged indices (load <= 3/4). No
- * per-member heap allocation: the array grows (PPDB_SWIM_TABLE_DOUBLE), the slots and
- * the arena by doubling, up to max members (at most PPDB_SWIM_TABLE_MAX). */
+/* Members in one array of chunks (probe order: shuffled in place as a round
+ * goes), ids hashed into an open-addressing table of tagged indices (load <=
+ * 3/4). No per-member heap allocation: the array grows by a chunk, the slots
+ * and the arena by doubling, up to max members (at most PPDB_SWIM_TABLE_MAX). */
 struct ppdb_swim_table {
-    struct ppdb_swim_member *m;
+    struct ppdb_swim_member **chunks; /* alloc / PPDB_SWIM_CHUNK of them */
+    uint32_t chunks_cap;
     uint32_t len, alloc, max;
     uint32_t *slots; /* tagged index + 1; 0 = empty; a power of two >= 4/3 alloc */
     uint32_t nslots;
@@ -231,7 +237,7 @@ static inline const uint8_t *ppdb_swim_table_meta(const struct ppdb_swim_table *
 {
     if (!t->arena.data) /* no member has meta yet: never offset a null pointer */
         return (const uint8_t *)"";
-    return t->arena.data + t->m[i].meta_off;
+    return t->arena.data + PPDB_SWIM_M(t, i).meta_off;
 }
 void ppdb_swim_table_set_state(struct ppdb_swim_table *t, uint32_t i, uint8_t state);
 /* Records a local change of entry i: a new lseq (and log slot). */
@@ -333,8 +339,8 @@ struct ppdb_swim_io {
     int (*sync_request)(void *ctx, const struct ppdb_addr *to, const uint8_t *body, size_t len,
                         uint32_t timeout_ms, ppdb_swim_sync_done_cb cb, void *cb_data);
     /* A member changed (old_state -1: new member). */
-    void (*changed)(void *ctx, const struct ppdb_swim_member *m, const uint8_t *meta,
-                    int old_state);
+    void (*changed)(void *ctx, uint32_t index, const struct ppdb_swim_member *m,
+                    const uint8_t *meta, int old_state);
     void *ctx;
 };
 

@@ -98,7 +98,7 @@ void sim_discovery_release(struct sim_discovery_event *ev)
 static int notify(struct ppdb_sim *sim, struct sim_announcement *ann, struct sim_browser *b,
                   bool up)
 {
-    struct sim_discovery_event *ev = sim_event_new(sim, SIM_EV_DISCOVERY, sizeof(*ev), false);
+    struct sim_discovery_event *ev = sim_event_new(sim, SIM_EV_DISCOVERY, sizeof(*ev), 0, false);
     if (!ev) {
         sim->stats.overflow++;
         return PPDB_ENOMEM;
@@ -233,7 +233,7 @@ static int sim_work_submit(struct ppdb_env *env, ppdb_work_fn work, ppdb_work_do
     PPDB_ASSERT(work != NULL && done != NULL);
     if (n->crashed)
         return PPDB_ECLOSED;
-    struct sim_work_event *ev = sim_event_new(sim, SIM_EV_WORK, sizeof(*ev), true);
+    struct sim_work_event *ev = sim_event_new(sim, SIM_EV_WORK, sizeof(*ev), 0, true);
     if (!ev) {
         sim->stats.limit_errors++;
         return PPDB_ELIMIT;

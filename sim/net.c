@@ -220,7 +220,7 @@ static int send_check(struct sim_node *n, struct sim_udp *u, const struct ppdb_a
 static void send_copy(struct ppdb_sim *sim, const struct sim_udp_event *ev, uint32_t dst,
                       uint64_t delay_ms)
 {
-    struct sim_udp_event *c = sim_event_new(sim, SIM_EV_UDP, sizeof(*c) + ev->len, true);
+    struct sim_udp_event *c = sim_event_new(sim, SIM_EV_UDP, sizeof(*c), ev->len, true);
     if (!c) {
         sim->stats.dropped_limit++;
         return;
@@ -255,7 +255,7 @@ int sim_udp_send(struct ppdb_env *env, struct ppdb_udp *uh, const struct ppdb_ad
     sim_link_draw(sim, n, dst, &d);
     struct sim_udp_event *ev = NULL;
     if (!d.lost) {
-        ev = sim_event_new(sim, SIM_EV_UDP, sizeof(*ev) + len, true);
+        ev = sim_event_new(sim, SIM_EV_UDP, sizeof(*ev), len, true);
         if (!ev) {
             sim->stats.dropped_limit++;
             return PPDB_ELIMIT;

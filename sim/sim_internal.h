@@ -291,9 +291,10 @@ struct sim_draw {
 
 /* world.c */
 void sim_event_fire_cb(struct ppdb_timer *t);
-/* Allocates a zeroed event of `size` bytes. `user` events (started by a
- * node's call) are refused at max_events (NULL, counted by the caller). */
-void *sim_event_new(struct ppdb_sim *sim, uint8_t kind, size_t size, bool user);
+/* Allocates an event of `head` zeroed bytes (the event's struct) followed
+ * by `tail` bytes the caller fills (a payload). `user` events (started by
+ * a node's call) are refused at max_events (NULL, counted by the caller). */
+void *sim_event_new(struct ppdb_sim *sim, uint8_t kind, size_t head, size_t tail, bool user);
 /* Queues ev to run on node `owner` at due_ms. On a full queue the event is
  * released (overflow counted) and PPDB_ELIMIT returned. */
 int sim_event_push(struct ppdb_sim *sim, struct sim_event *ev, uint32_t owner, uint64_t due_ms);

@@ -181,7 +181,7 @@ static int send_segment(struct ppdb_sim *sim, struct sim_end *e, struct sim_even
 static struct sim_conn_event *conn_event_new(struct ppdb_sim *sim, uint8_t kind, struct sim_end *e,
                                              uint8_t side, bool limited)
 {
-    struct sim_conn_event *ev = sim_event_new(sim, kind, sizeof(*ev), limited);
+    struct sim_conn_event *ev = sim_event_new(sim, kind, sizeof(*ev), 0, limited);
     if (!ev)
         return NULL;
     ev->conn = e->conn;
@@ -473,7 +473,7 @@ int sim_connect(struct ppdb_env *env, const struct ppdb_addr *to, ppdb_connect_c
     struct sim_conn *conn = ppdb_calloc(1, sizeof(*conn));
     if (!conn)
         return PPDB_ENOMEM;
-    struct sim_conn_event *ev = sim_event_new(sim, SIM_EV_SYN, sizeof(*ev), true);
+    struct sim_conn_event *ev = sim_event_new(sim, SIM_EV_SYN, sizeof(*ev), 0, true);
     if (!ev) {
         ppdb_free(conn);
         sim->stats.limit_errors++;
@@ -631,7 +631,7 @@ int sim_write(struct ppdb_env *env, struct ppdb_stream *s, const void *buf, size
     int rc = write_check(e, len);
     if (rc)
         return rc;
-    struct sim_data_event *d = sim_event_new(sim, SIM_EV_DATA, sizeof(*d) + len, true);
+    struct sim_data_event *d = sim_event_new(sim, SIM_EV_DATA, sizeof(*d), len, true);
     if (!d) {
         sim->stats.limit_errors++;
         return PPDB_ELIMIT;
@@ -707,8 +707,8 @@ static void queue_close_done(struct ppdb_sim *sim, struct sim_end *e, ppdb_close
         count++;
     if (count == 0 && !cb)
         return;
-    struct sim_close_event *ev = sim_event_new(
-        sim, SIM_EV_CLOSE_DONE, sizeof(*ev) + count * sizeof(struct sim_canceled_write), false);
+    struct sim_close_event *ev = sim_event_new(sim, SIM_EV_CLOSE_DONE, sizeof(*ev),
+                                               count * sizeof(struct sim_canceled_write), false);
     if (!ev) {
         sim->stats.overflow++;
         cancel_writes(e, NULL);

@@ -257,21 +257,22 @@ static uint8_t pool_class(size_t size)
     return size <= SIM_POOL_MAX ? (uint8_t)((size + SIM_POOL_STEP - 1) / SIM_POOL_STEP) : 0;
 }
 
-void *sim_event_new(struct ppdb_sim *sim, uint8_t kind, size_t size, bool user)
+void *sim_event_new(struct ppdb_sim *sim, uint8_t kind, size_t head, size_t tail, bool user)
 {
-    PPDB_ASSERT_CMP(size, >=, sizeof(struct sim_event));
+    PPDB_ASSERT_CMP(head, >=, sizeof(struct sim_event));
     if (user && sim->stats.events_live >= sim->opts.max_events)
         return NULL;
+    size_t size = head + tail;
     uint8_t c = pool_class(size);
     struct sim_event *ev = c ? sim->pool[c] : NULL;
     if (ev) {
         sim->pool[c] = ev->next;
-        memset(ev, 0, size);
     } else {
-        ev = ppdb_calloc(1, c ? (size_t)c * SIM_POOL_STEP : size);
+        ev = ppdb_malloc(c ? (size_t)c * SIM_POOL_STEP : size);
         if (!ev)
             return NULL;
     }
+    memset(ev, 0, head); /* the payload after it is the caller's to fill */
     ppdb_timer_init(&ev->timer, sim_event_fire_cb, NULL);
     ev->kind = kind;
     ev->pool_class = c;

@@ -201,7 +201,7 @@ static void test_table_changes(void)
     for (uint32_t k = 0; k < 1000; k++) {
         memcpy(m.id.b, &k, sizeof(k));
         CHECK_OK(ppdb_swim_table_add(&t, &m, NULL, 0, &at));
-        CHECK_EQ(t.m[at].lseq, k + 1);
+        CHECK_EQ(PPDB_SWIM_M(&t, at).lseq, k + 1);
     }
     CHECK_EQ(t.lseq, 1000u);
     /* recent: from the log, in lseq order */
@@ -210,18 +210,18 @@ static void test_table_changes(void)
     CHECK_EQ(wm, 1000u);
     CHECK(!more);
     for (uint32_t k = 0; k < n; k++)
-        CHECK_EQ(t.m[idx[k]].lseq, 991 + k);
+        CHECK_EQ(PPDB_SWIM_M(&t, idx[k]).lseq, 991 + k);
     /* a change supersedes the entry's earlier sequence number */
     ppdb_swim_table_touch(&t, 995);
     CHECK_OK(ppdb_swim_table_changed(&t, 990, 100, idx, &n, &wm, &more));
     CHECK_EQ(n, 10u);
-    CHECK_EQ(t.m[idx[n - 1]].lseq, 1001u);
+    CHECK_EQ(PPDB_SWIM_M(&t, idx[n - 1]).lseq, 1001u);
     CHECK_EQ(wm, 1001u);
     /* bounded: the watermark is the last one sent, and more remain */
     CHECK_OK(ppdb_swim_table_changed(&t, 990, 4, idx, &n, &wm, &more));
     CHECK_EQ(n, 4u);
     CHECK(more);
-    CHECK_EQ(wm, t.m[idx[3]].lseq);
+    CHECK_EQ(wm, PPDB_SWIM_M(&t, idx[3]).lseq);
     /* older than the log: a scan, sorted when truncated */
     CHECK_OK(ppdb_swim_table_changed(&t, 0, 4096, idx, &n, &wm, &more));
     CHECK_EQ(n, 1000u);
@@ -232,7 +232,7 @@ static void test_table_changes(void)
     CHECK(more);
     CHECK_EQ(wm, 110u);
     for (uint32_t k = 0; k < n; k++)
-        CHECK_EQ(t.m[idx[k]].lseq, 11 + k);
+        CHECK_EQ(PPDB_SWIM_M(&t, idx[k]).lseq, 11 + k);
     /* nothing newer */
     CHECK_OK(ppdb_swim_table_changed(&t, 1001, 100, idx, &n, &wm, &more));
     CHECK_EQ(n, 0u);
@@ -241,11 +241,11 @@ static void test_table_changes(void)
     uint64_t epoch = t.epoch;
     t.lseq = UINT32_MAX - 1;
     ppdb_swim_table_touch(&t, 0);
-    CHECK_EQ(t.m[0].lseq, UINT32_MAX);
+    CHECK_EQ(PPDB_SWIM_M(&t, 0).lseq, UINT32_MAX);
     ppdb_swim_table_touch(&t, 1);
     CHECK(t.epoch != epoch);
     CHECK_EQ(t.lseq, 1001u);
-    CHECK_EQ(t.m[1].lseq, 1001u);
+    CHECK_EQ(PPDB_SWIM_M(&t, 1).lseq, 1001u);
     CHECK_OK(ppdb_swim_table_changed(&t, 0, 4096, idx, &n, &wm, &more));
     CHECK_EQ(n, 1000u);
     ppdb_swim_table_deinit(&t);
@@ -349,7 +349,7 @@ static void test_delta_sync(uint64_t seed)
         memcpy(id.b + 4, &k, sizeof(k));
         uint32_t i = ppdb_swim_table_find(&b.swim.tab, &id);
         CHECK(i != UINT32_MAX);
-        CHECK_EQ(b.swim.tab.m[i].incarnation, 3u);
+        CHECK_EQ(PPDB_SWIM_M(&b.swim.tab, i).incarnation, 3u);
     }
 
     /* push: b's change reaches a in b's next request, and is not echoed */

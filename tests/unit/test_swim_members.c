@@ -42,7 +42,7 @@ static void test_table(void)
     CHECK_EQ(ppdb_swim_table_find(&t, &id7), 7);
     CHECK_EQ(t.count[PPDB_MEMBER_ALIVE], 5000);
     /* address change: updated in place, never duplicated */
-    ppdb_addr_ipv4(&t.m[7].addr, 10, 9, 9, 9, 1);
+    ppdb_addr_ipv4(&PPDB_SWIM_M(&t, 7).addr, 10, 9, 9, 9, 1);
     CHECK_EQ(ppdb_swim_table_find(&t, &id7), 7);
     CHECK_EQ(t.len, 5000);
     /* meta update and arena garbage */
@@ -66,15 +66,15 @@ static void test_table(void)
             CHECK_EQ(i, UINT32_MAX);
         } else {
             CHECK(i != UINT32_MAX);
-            CHECK(ppdb_node_id_equal(&t.m[i].id, &id));
-            CHECK_EQ(t.m[i].incarnation, v);
+            CHECK(ppdb_node_id_equal(&PPDB_SWIM_M(&t, i).id, &id));
+            CHECK_EQ(PPDB_SWIM_M(&t, i).incarnation, v);
         }
     }
     /* swaps keep the index consistent */
     for (uint32_t k = 0; k + 1 < t.len; k += 2)
         ppdb_swim_table_swap(&t, k, k + 1);
     for (uint32_t i = 0; i < t.len; i++)
-        CHECK_EQ(ppdb_swim_table_find(&t, &t.m[i].id), i);
+        CHECK_EQ(ppdb_swim_table_find(&t, &PPDB_SWIM_M(&t, i).id), i);
     size_t per = ppdb_swim_table_memory(&t) / t.len;
     fprintf(stderr, "member entry %zu bytes, table memory per member %zu bytes\n",
             sizeof(struct ppdb_swim_member), per);
