@@ -552,6 +552,11 @@ int ppdb_node_local_addr(struct ppdb_node *n, struct ppdb_addr *out)
     return 0;
 }
 
+void ppdb_node_member_counts(const struct ppdb_node *n, uint32_t out[4])
+{
+    memcpy(out, n->swim.tab.count, sizeof(n->swim.tab.count));
+}
+
 void ppdb_node_stats(struct ppdb_node *n, struct ppdb_node_stats *out)
 {
     *out = n->stats;

@@ -209,6 +209,9 @@ struct ppdb_node_stats {
     uint32_t stream_conns;
     const char *profile;
 };
+/* Members by enum ppdb_member_state, self included: the first field of
+ * ppdb_node_stats without the rest (cheap enough to call every tick). */
+void ppdb_node_member_counts(const struct ppdb_node *n, uint32_t out[4]);
 void ppdb_node_stats(struct ppdb_node *n, struct ppdb_node_stats *out);
 
 /* Member changes for the layers above (the ring, checkers). Called after the

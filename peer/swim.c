@@ -1543,13 +1543,26 @@ static void delta_tick_cb(struct ppdb_timer *t)
     arm(s, &s->delta_timer, ms - ms / 4 + ppdb_env_random_below(s->env, ms / 2 + 1));
 }
 
-/* True when a live (alive or suspect) member other than us has addr. */
-static bool is_member_addr(const struct ppdb_swim *s, const struct ppdb_addr *addr)
+/* True when a live (alive or suspect) member other than us has seed k's
+ * address. The member found is remembered, so a seed that is a member
+ * costs one lookup per push/pull tick, not a scan of the table. */
+static bool seed_is_member(struct ppdb_swim *s, uint32_t k)
 {
+    const struct ppdb_addr *addr = &s->seeds[k];
+    if (s->seed_known[k]) {
+        uint32_t i = ppdb_swim_table_find(&s->tab, &s->seed_member[k]);
+        if (i != UINT32_MAX && probeable(&PPDB_SWIM_M(&s->tab, i)) &&
+            ppdb_addr_equal(&PPDB_SWIM_M(&s->tab, i).addr, addr))
+            return true;
+        s->seed_known[k] = false;
+    }
     for (uint32_t i = 0; i < s->tab.len; i++) {
         const struct ppdb_swim_member *m = &PPDB_SWIM_M(&s->tab, i);
-        if (m->state <= PPDB_MEMBER_SUSPECT && ppdb_addr_equal(&m->addr, addr))
+        if (m->state <= PPDB_MEMBER_SUSPECT && ppdb_addr_equal(&m->addr, addr)) {
+            s->seed_member[k] = m->id;
+            s->seed_known[k] = true;
             return true;
+        }
     }
     return false;
 }
@@ -1561,7 +1574,7 @@ static void try_seed(struct ppdb_swim *s, uint32_t k, bool join)
     if (s->seed_pending[k] ||
         (s->seed_tried_ms[k] != 0 && now - s->seed_tried_ms[k] < PPDB_SWIM_SEED_RETRY_MS))
         return;
-    if (!join && is_member_addr(s, &s->seeds[k]))
+    if (!join && seed_is_member(s, k))
         return;
     s->seed_tried_ms[k] = now ? now : 1;
     if (sync_with(s, &s->seeds[k], join, (int32_t)k) == 0)

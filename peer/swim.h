@@ -430,8 +430,10 @@ struct ppdb_swim {
     uint32_t root_lseq;          /* pick_parent found no smaller member at this lseq ... */
     uint64_t root_epoch;         /* ... of this epoch (0: never) */
     struct ppdb_addr seeds[PPDB_NODE_MAX_SEEDS];
-    uint64_t seed_tried_ms[PPDB_NODE_MAX_SEEDS]; /* last push/pull started; 0: never */
-    bool seed_pending[PPDB_NODE_MAX_SEEDS];      /* one sync in flight at most */
+    uint64_t seed_tried_ms[PPDB_NODE_MAX_SEEDS];          /* last push/pull started; 0: never */
+    bool seed_pending[PPDB_NODE_MAX_SEEDS];               /* one sync in flight at most */
+    struct ppdb_node_id seed_member[PPDB_NODE_MAX_SEEDS]; /* the member at a seed's address ... */
+    bool seed_known[PPDB_NODE_MAX_SEEDS];                 /* ... when one was found */
     uint32_t nseeds;
     /* the probe in progress */
     struct {

@@ -478,11 +478,11 @@ static void sample(struct runner *r, uint64_t now)
         struct rec *rc = &r->nodes[i];
         if (!rc->up)
             continue;
-        struct ppdb_node_stats st;
-        ppdb_node_stats(rc->node, &st);
+        uint32_t members[4];
+        ppdb_node_member_counts(rc->node, members);
         p.live++;
-        p.suspects += st.members[PPDB_MEMBER_SUSPECT];
-        p.dead += st.members[PPDB_MEMBER_DEAD];
+        p.suspects += members[PPDB_MEMBER_SUSPECT];
+        p.dead += members[PPDB_MEMBER_DEAD];
     }
     struct ppdb_sim_stats ws;
     ppdb_sim_stats(r->sim, &ws);
