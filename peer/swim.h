@@ -445,8 +445,8 @@ struct ppdb_swim {
         struct ppdb_addr target_addr;
         uint32_t expected_nacks, nacks;
     } probe;
-    uint32_t probe_cursor;
-    struct ppdb_node_id verify[8]; /* fresh suspects to re-probe first */
+    uint32_t probe_k, probe_span, probe_a, probe_b, probe_c; /* the probe round (next_target) */
+    struct ppdb_node_id verify[8];                           /* fresh suspects to re-probe first */
     uint32_t nverify;
     uint64_t next_seq;
     uint32_t health;
