@@ -394,7 +394,7 @@ void ppdb_swim_table_prefetch(const struct ppdb_swim_table *t, const struct ppdb
 /* The slots cost 5.3-10.7 bytes per member; tags keep long probe runs
  * cheap. */
 /* The log grows with the table (an eighth of its entries, a power of two
- * in PPDB_SWIM_LOG_MIN..PPDB_SWIM_LOG_MAX), so it costs ~2.5 bytes per
+ * in PPDB_SWIM_LOG_MIN..PPDB_SWIM_LOG_MAX), so it costs half a byte per
  * member at most; a resized log starts empty (older changes: a scan). */
 static int log_grow(struct ppdb_swim_table *t)
 {
@@ -403,7 +403,7 @@ static int log_grow(struct ppdb_swim_table *t)
         cap <<= 1;
     if (cap == t->log_cap)
         return 0;
-    struct ppdb_node_id *log = ppdb_realloc(t->log, cap * sizeof(*log));
+    uint32_t *log = ppdb_realloc(t->log, cap * sizeof(*log));
     if (!log)
         return 0; /* keep the smaller log: it only answers fewer deltas */
     t->log = log;
@@ -535,6 +535,15 @@ static void slot_move(struct ppdb_swim_table *t, uint32_t from, uint32_t to)
     t->slots[s] = (t->slots[s] & ~SLOT_INDEX_MASK) | (to + 1);
 }
 
+/* Entry i now holds what was elsewhere: the log slot of its last change,
+ * if the log still holds it, names i. */
+static void log_moved(struct ppdb_swim_table *t, uint32_t i)
+{
+    uint32_t l = PPDB_SWIM_M(t, i).lseq;
+    if (l != 0 && l >= t->log_from && t->lseq - l < t->log_cap)
+        t->log[l & (t->log_cap - 1)] = i;
+}
+
 void ppdb_swim_table_swap(struct ppdb_swim_table *t, uint32_t i, uint32_t j)
 {
     PPDB_ASSERT(i < t->len && j < t->len);
@@ -545,6 +554,8 @@ void ppdb_swim_table_swap(struct ppdb_swim_table *t, uint32_t i, uint32_t j)
     struct ppdb_swim_member tmp = PPDB_SWIM_M(t, i);
     PPDB_SWIM_M(t, i) = PPDB_SWIM_M(t, j);
     PPDB_SWIM_M(t, j) = tmp;
+    log_moved(t, i);
+    log_moved(t, j);
 }
 
 void ppdb_swim_table_remove(struct ppdb_swim_table *t, uint32_t i)
@@ -558,6 +569,7 @@ void ppdb_swim_table_remove(struct ppdb_swim_table *t, uint32_t i)
     if (i != last) {
         slot_move(t, last, i);
         PPDB_SWIM_M(t, i) = PPDB_SWIM_M(t, last);
+        log_moved(t, i);
     }
     t->len--;
     /* delete slot s and re-insert the rest of its cluster (no tombstones) */
@@ -600,7 +612,7 @@ void ppdb_swim_table_touch(struct ppdb_swim_table *t, uint32_t i)
     if (t->lseq == UINT32_MAX)
         renumber(t);
     PPDB_SWIM_M(t, i).lseq = ++t->lseq;
-    t->log[t->lseq & (t->log_cap - 1)] = PPDB_SWIM_M(t, i).id;
+    t->log[t->lseq & (t->log_cap - 1)] = i;
 }
 
 /* The log answers for lseq L iff log_from <= L and L is among the last
@@ -660,8 +672,8 @@ int ppdb_swim_table_changed(const struct ppdb_swim_table *t, uint32_t since, uin
         return changed_scan(t, since, max, idx, n_out, wm_out, more_out);
     uint32_t n = 0;
     for (uint32_t l = since + 1; l != 0 && l <= t->lseq; l++) {
-        uint32_t i = ppdb_swim_table_find(t, &t->log[l & (t->log_cap - 1)]);
-        if (i == UINT32_MAX || PPDB_SWIM_M(t, i).lseq != l)
+        uint32_t i = t->log[l & (t->log_cap - 1)];
+        if (i >= t->len || PPDB_SWIM_M(t, i).lseq != l)
             continue; /* reaped, or changed again later (a newer slot names it) */
         idx[n++] = i;
         if (n == max) {

@@ -201,14 +201,15 @@ struct ppdb_swim_table {
      * state, incarnation, address, meta) gives it lseq = ++lseq. `epoch`
      * names the numbering: it is drawn at start and changes when lseq
      * would wrap (all entries are then renumbered), so a watermark of
-     * another epoch means "send everything". The log holds the id changed
-     * at each of the last log_cap sequence numbers (at lseq L:
-     * log[L % cap]), so "what changed after L" reads only those entries. */
+     * another epoch means "send everything". The log holds the index of
+     * the entry changed at each of the last log_cap sequence numbers (at
+     * lseq L: log[L % cap]; an entry that moves takes its slot along), so
+     * "what changed after L" reads only those entries. */
     uint32_t lseq;
     uint32_t log_from; /* the lowest lseq the log may answer for */
     uint64_t epoch;
-    struct ppdb_node_id *log; /* log_cap ids */
-    uint32_t log_cap;         /* a power of two: PPDB_SWIM_LOG_MIN..PPDB_SWIM_LOG_MAX */
+    uint32_t *log;    /* log_cap entry indices */
+    uint32_t log_cap; /* a power of two: PPDB_SWIM_LOG_MIN..PPDB_SWIM_LOG_MAX */
 };
 #define PPDB_SWIM_LOG_MIN 32u
 #define PPDB_SWIM_LOG_MAX 1024u

@@ -301,6 +301,7 @@ struct ppdb_replay_entry {
     int64_t max_wall_ms;                  /* highest sent_wall_ms accepted */
     uint32_t prev, next;                  /* LRU list (most recent at head) */
     uint32_t chain;                       /* hash chain */
+    uint32_t hash;                        /* low 32 bits of the epoch's hash */
 };
 
 /* Per-boot sliding windows in a bounded LRU, plus a hashed table of wall

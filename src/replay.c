@@ -83,7 +83,8 @@ static uint64_t epoch_hash(const uint8_t *epoch)
 static uint32_t lookup(const struct ppdb_replay *r, const uint8_t *epoch, uint64_t h)
 {
     for (uint32_t i = r->heads[h & (r->nheads - 1)]; i != NIL; i = r->entries[i].chain)
-        if (memcmp(r->entries[i].epoch, epoch, PPDB_REPLAY_EPOCH_LEN) == 0)
+        if (r->entries[i].hash == (uint32_t)h &&
+            memcmp(r->entries[i].epoch, epoch, PPDB_REPLAY_EPOCH_LEN) == 0)
             return i;
     return NIL;
 }
@@ -115,7 +116,7 @@ static void lru_push_head(struct ppdb_replay *r, uint32_t i)
 
 static void chain_unlink(struct ppdb_replay *r, uint32_t i)
 {
-    uint32_t *pp = &r->heads[epoch_hash(r->entries[i].epoch) & (r->nheads - 1)];
+    uint32_t *pp = &r->heads[r->entries[i].hash & (r->nheads - 1)];
     while (*pp != i) {
         PPDB_ASSERT(*pp != NIL);
         pp = &r->entries[*pp].chain;
@@ -129,7 +130,7 @@ static uint32_t evict_tail(struct ppdb_replay *r)
     uint32_t i = r->lru_tail;
     PPDB_ASSERT(i != NIL);
     struct ppdb_replay_entry *e = &r->entries[i];
-    int64_t *mark = &r->marks[epoch_hash(e->epoch) & (r->nmarks - 1)];
+    int64_t *mark = &r->marks[e->hash & (r->nmarks - 1)];
     if (e->max_wall_ms != INT64_MIN && e->max_wall_ms + 1 > *mark)
         *mark = e->max_wall_ms + 1;
     lru_unlink(r, i);
@@ -144,6 +145,7 @@ static uint32_t insert(struct ppdb_replay *r, const uint8_t *epoch, uint64_t h)
     struct ppdb_replay_entry *e = &r->entries[i];
     memset(e, 0, sizeof(*e));
     memcpy(e->epoch, epoch, PPDB_REPLAY_EPOCH_LEN);
+    e->hash = (uint32_t)h;
     e->floor_ms = PPDB_MAX(r->marks[h & (r->nmarks - 1)], r->boot_floor_ms);
     e->max_wall_ms = INT64_MIN;
     e->chain = r->heads[h & (r->nheads - 1)];

@@ -36,9 +36,9 @@
 /* Handshake refusal notice: a record of length 0 followed by one reason
  * byte, sent in the clear by a responder that does not hold the cluster key
  * the initiator named (docs/formats/wire.md, "Streams"). */
-#define HS_REJECT_LEN (PPDB_FRAME_HDR_LEN + 1)
+#define HS_REJECT_LEN         (PPDB_FRAME_HDR_LEN + 1)
 #define HS_REJECT_UNKNOWN_KEY 1
-#define HS_REJECT_LINGER_MS 1000
+#define HS_REJECT_LINGER_MS   1000
 
 #define COMP          "stream"
 #define READ_LOOP_MAX 4096 /* frames consumed per process() call */
@@ -336,23 +336,28 @@ static size_t max_plain(const struct ppdb_stream_ep *ep)
 }
 
 /* Makes room for `need` more bytes in the batch, started with header room
- * if empty. A batch that must grow goes straight to a whole frame, so a
- * frame of large messages is reallocated once, not copied on every doubling
- * (the seal appends its tag within max_frame: see conn_append's bound). */
+ * if empty. A new batch is sized for what it is asked to hold (at least
+ * BATCH_MIN) and doubles, up to a whole frame, when more messages join it:
+ * most batches carry one small message, and a node with many quiet
+ * connections should not hold (or fault in) 64 KiB for each one (the
+ * seal appends its tag within max_frame: see conn_append's bound). */
+#define BATCH_MIN 4096u
 static int batch_room(struct ppdb_stream_conn *c, size_t need)
 {
     size_t max_frame = c->ep->opt.max_frame;
     if (c->batch.data == NULL && c->nspares > 0)
         c->batch = c->spares[--c->nspares];
     if (c->batch.len == 0) {
-        int rc = ppdb_buf_reserve(&c->batch, PPDB_MIN((size_t)64 << 10, max_frame));
+        size_t want = PPDB_MIN(PPDB_MAX((size_t)BATCH_MIN, PPDB_FRAME_HDR_LEN + need), max_frame);
+        int rc = ppdb_buf_reserve(&c->batch, want);
         if (rc < 0)
             return rc;
         c->batch.len = PPDB_FRAME_HDR_LEN; /* header room */
     }
     if (need <= c->batch.cap - c->batch.len)
         return 0;
-    size_t cap = PPDB_MAX(max_frame, c->batch.len + need); /* more only if a flush was refused */
+    size_t cap = PPDB_MIN(max_frame, PPDB_MAX(2 * c->batch.cap, c->batch.len + need));
+    cap = PPDB_MAX(cap, c->batch.len + need); /* more only if a flush was refused */
     uint8_t *p = ppdb_realloc(c->batch.data, cap);
     if (!p)
         return PPDB_ENOMEM;
