@@ -706,10 +706,10 @@ int ppdb_swim_queue_init(struct ppdb_swim_queue *q, uint32_t cap)
     q->nchains = 64;
     while (q->nchains < cap)
         q->nchains <<= 1;
-    /* calloc, and entries are touched only when first used (q->used) */
-    q->q = ppdb_calloc(cap, sizeof(*q->q));
+    /* entries are allocated as the queue first needs them (take_entry):
+     * most nodes of a quiet mesh never queue more than a few */
     q->chain = ppdb_malloc(q->nchains * sizeof(*q->chain));
-    if (!q->q || !q->chain) {
+    if (!q->chain) {
         ppdb_swim_queue_deinit(q);
         return PPDB_ENOMEM;
     }
@@ -829,7 +829,8 @@ static void drop_superseded(struct ppdb_swim_queue *q, const struct ppdb_node_id
     }
 }
 
-/* A free entry: from the free list, else the next never-used one. */
+/* A free entry: from the free list, else the next never-used one (the
+ * entry array doubles up to cap); PPDB_SWIM_NIL when out of memory. */
 static uint32_t take_entry(struct ppdb_swim_queue *q)
 {
     uint32_t i = q->free_head;
@@ -838,6 +839,14 @@ static uint32_t take_entry(struct ppdb_swim_queue *q)
         return i;
     }
     PPDB_ASSERT(q->used < q->cap);
+    if (q->used == q->alloc) {
+        uint32_t alloc = PPDB_MIN(q->cap, PPDB_MAX(16u, 2 * q->alloc));
+        struct ppdb_swim_bcast *e = ppdb_realloc(q->q, (size_t)alloc * sizeof(*e));
+        if (!e)
+            return PPDB_SWIM_NIL;
+        q->q = e;
+        q->alloc = alloc;
+    }
     return q->used++;
 }
 
@@ -860,6 +869,11 @@ void ppdb_swim_queue_push_rec(struct ppdb_swim_queue *q, const struct ppdb_node_
         q->dropped++;
     }
     uint32_t i = take_entry(q);
+    if (i == PPDB_SWIM_NIL) {
+        ppdb_free(heap);
+        q->nomem++;
+        return;
+    }
     struct ppdb_swim_bcast *b = &q->q[i];
     memset(b, 0, offsetof(struct ppdb_swim_bcast, rec));
     b->subject = *subject;

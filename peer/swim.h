@@ -292,15 +292,15 @@ static inline const uint8_t *ppdb_swim_bcast_bytes(const struct ppdb_swim_bcast 
  * chained by subject hash (at least one chain per entry of capacity), so
  * finding the updates a new one supersedes reads only its subject's chain. */
 struct ppdb_swim_queue {
-    struct ppdb_swim_bcast *q;
-    uint32_t len, cap, used;
+    struct ppdb_swim_bcast *q; /* alloc entries, [0, used) ever taken */
+    uint32_t len, cap, used, alloc;
     uint32_t free_head;
     uint32_t head[PPDB_SWIM_MAX_TRANSMITS], tail[PPDB_SWIM_MAX_TRANSMITS];
     uint64_t nonempty; /* bit t: bucket t holds entries */
     uint32_t *chain;   /* first entry per subject hash; PPDB_SWIM_NIL: none */
     uint32_t nchains;  /* power of two */
     uint64_t dropped;  /* evicted because the queue was full */
-    uint64_t nomem;    /* not queued: no memory for a large record */
+    uint64_t nomem;    /* not queued: no memory (a large record, or the entry array) */
 };
 
 int ppdb_swim_queue_init(struct ppdb_swim_queue *q, uint32_t cap);
