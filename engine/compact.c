@@ -152,17 +152,22 @@ int db_write_table(struct ppdb_db *db, struct memtable *m, struct vfile **f_out)
     return 0;
 }
 
-/* Makes `v` current (mu held); the old one goes when its readers do. */
-static void install(struct ppdb_db *db, struct version *v)
+/* Makes `v` current (mu held) and installs sv (db_sv_new) as the read
+ * state; the old version goes when its readers do. */
+static void install(struct ppdb_db *db, struct version *v, struct super_version *sv)
 {
     version_unref(db->current);
     db->current = v;
+    db_install_sv(db, sv);
 }
 
 /* ------------------------------------------------------------------ flush */
 
 static int flush_imm(struct ppdb_db *db)
 {
+    struct super_version *sv = db_sv_new();
+    if (!sv)
+        return PPDB_ENOMEM;
     struct memtable *imm = db->imm;
     uint64_t log_number = db->mem->log_number; /* imm's log and older are obsolete */
     uint64_t last_seq = atomic_load(&db->last_seq);
@@ -187,10 +192,12 @@ static int flush_imm(struct ppdb_db *db)
     if (f)
         vfile_unref(f);
     pthread_mutex_lock(&db->mu);
-    if (rc)
+    if (rc) {
+        db_sv_free(sv);
         return rc;
-    install(db, v);
+    }
     db->imm = NULL;
+    install(db, v, sv);
     atomic_store_explicit(&db->imm_waiting, false, memory_order_relaxed);
     db->stats.flushes++;
     db->stats.flush_bytes += bytes;
@@ -618,10 +625,13 @@ static int edit_inputs(struct compaction *c, struct version_edit *e)
 static int apply_edit(struct ppdb_db *db, struct version_edit *e)
 {
     struct version *v = NULL;
-    int rc = vset_log_and_apply(&db->vs, db->current, e, &v);
+    struct super_version *sv = db_sv_new();
+    int rc = sv ? vset_log_and_apply(&db->vs, db->current, e, &v) : PPDB_ENOMEM;
     pthread_mutex_lock(&db->mu);
     if (!rc)
-        install(db, v);
+        install(db, v, sv);
+    else
+        db_sv_free(sv);
     return rc;
 }
 

@@ -43,32 +43,53 @@ int ppdb_compress(int type, int zstd_level, const uint8_t *src, size_t n, struct
     return 0;
 }
 
-int ppdb_decompress(int type, const uint8_t *src, size_t n, uint8_t **out, size_t *n_out)
+int ppdb_decompress_size(const uint8_t *src, size_t n, size_t *raw_out)
 {
     struct ppdb_rd rd;
     uint64_t raw;
     ppdb_rd_init(&rd, src, n);
     if (ppdb_rd_varint(&rd, &raw) != 0 || raw > PPDB_SST_MAX_BLOCK)
         return PPDB_ECORRUPT;
+    *raw_out = (size_t)raw;
+    return 0;
+}
+
+int ppdb_decompress_into(int type, const uint8_t *src, size_t n, uint8_t *dst, size_t raw)
+{
+    struct ppdb_rd rd;
+    uint64_t stored;
+    ppdb_rd_init(&rd, src, n);
+    if (ppdb_rd_varint(&rd, &stored) != 0 || stored != raw || raw > PPDB_SST_MAX_BLOCK)
+        return PPDB_ECORRUPT;
+    size_t left = ppdb_rd_left(&rd);
+    if (type == PPDB_COMPRESS_LZ4) {
+        int r = LZ4_decompress_safe((const char *)rd.p, (char *)dst, (int)left, (int)raw);
+        return r >= 0 && (uint64_t)r == raw ? 0 : PPDB_ECORRUPT;
+    }
+    if (type == PPDB_COMPRESS_ZSTD) {
+        size_t r = ZSTD_decompress(dst, raw, rd.p, left);
+        return !ZSTD_isError(r) && r == raw ? 0 : PPDB_ECORRUPT;
+    }
+    return PPDB_ECORRUPT;
+}
+
+int ppdb_decompress(int type, const uint8_t *src, size_t n, uint8_t **out, size_t *n_out)
+{
+    size_t raw;
+    int rc = ppdb_decompress_size(src, n, &raw);
+    if (rc)
+        return rc;
     if (type != PPDB_COMPRESS_LZ4 && type != PPDB_COMPRESS_ZSTD)
         return PPDB_ECORRUPT;
     uint8_t *buf = ppdb_malloc(raw ? raw : 1);
     if (!buf)
         return PPDB_ENOMEM;
-    size_t left = ppdb_rd_left(&rd);
-    bool ok;
-    if (type == PPDB_COMPRESS_LZ4) {
-        int r = LZ4_decompress_safe((const char *)rd.p, (char *)buf, (int)left, (int)raw);
-        ok = r >= 0 && (uint64_t)r == raw;
-    } else {
-        size_t r = ZSTD_decompress(buf, raw, rd.p, left);
-        ok = !ZSTD_isError(r) && r == raw;
-    }
-    if (!ok) {
+    rc = ppdb_decompress_into(type, src, n, buf, raw);
+    if (rc) {
         ppdb_free(buf);
-        return PPDB_ECORRUPT;
+        return rc;
     }
     *out = buf;
-    *n_out = (size_t)raw;
+    *n_out = raw;
     return 0;
 }

@@ -35,12 +35,31 @@
  * table in it) is at l0_stop_trigger. The flush of a full memtable does not
  * wait for a running compaction (compact.c), so a writer rarely waits on it.
  *
- * Reads take references to the memtable, the immutable memtable and the
- * current version under the mutex, then search without it: newest source
- * first (memtables, level-0 tables newest first, then one table per deeper
- * level), skipping a source that cannot hold a higher version than the best
- * entry found (each source knows its highest version). Sequence numbers
- * above the published last_seq are invisible, so a batch is seen whole.
+ * Reads pin a super version - the memtable, the immutable memtable and the
+ * current version as one refcounted object, replaced (db_install_sv, mu
+ * held) whenever one of them changes - then take the sequence to read at,
+ * and search without any lock: newest source first (memtables, level-0
+ * tables newest first, then one table per deeper level), skipping a source
+ * that cannot hold a higher version than the best entry found (each source
+ * knows its highest version). Sequence numbers above the published last_seq
+ * are invisible, so a batch is seen whole. The sequence is taken after the
+ * super version, so a compaction cannot have dropped what it needs.
+ *
+ * A get on 2 threads used to take the mutex and three references (and give
+ * them back) per call, so every get moved the same cache lines between the
+ * cores and the two threads together were slower than one. Now each thread
+ * keeps the current super version in its slot of db->slots (one per thread
+ * index, DB_SV_SLOTS of them, 128 bytes apart), with a reference of its
+ * own: a get swaps the slot to DB_SV_IN_USE (an exchange on a line no other
+ * thread touches), checks the number against db->sv_number, reads, and puts
+ * it back with a compare-and-swap. Installing a new super version empties
+ * every slot and releases what was cached there; a get that finds its slot
+ * emptied when putting back releases its reference itself. A slot found in
+ * use (two threads with one index modulo DB_SV_SLOTS) or empty falls back
+ * to taking a reference under the mutex. Nothing a get finds in a slot is
+ * older than what was current when it checked the number, and a memtable
+ * switch installs its super version before any write reaches the new
+ * memtable, so a get sees every write acknowledged before it began.
  *
  * Invariants (under mu): at most one immutable memtable; while imm != NULL
  * a background task is queued or running, unless bg_error stopped it; close
@@ -49,7 +68,9 @@
  * only the applying holder (or a lone unsynced group's leader) inserts into
  * db->mem, and the memtable and log are switched only with the pipe empty;
  * groups complete in sequence order; synced_end <= log_end; last_seq only
- * grows and every entry with seq <= last_seq is in mem, imm or a table.
+ * grows and every entry with seq <= last_seq is in mem, imm or a table;
+ * db->sv names the current mem, imm and current; a slot holds NULL,
+ * DB_SV_IN_USE or a super version with one reference owned by the slot.
  */
 #include "db_int.h"
 
@@ -121,6 +142,9 @@ static int switch_memtable(struct ppdb_db *db)
     if (db->opts.sync_policy != PPDB_SYNC_NEVER)
         rc = wal_writer_sync(&db->wal);
     uint64_t number = db_new_file_number(db);
+    struct super_version *sv = db_sv_new();
+    if (!rc && !sv)
+        rc = PPDB_ENOMEM;
     if (!rc)
         rc = db_path(db, path, sizeof(path), number, "log");
     if (!rc)
@@ -132,14 +156,17 @@ static int switch_memtable(struct ppdb_db *db)
         (void)db->fs->ops->remove(db->fs, path);
         mem_unref(nm);
     }
-    if (rc)
+    if (rc) {
+        db_sv_free(sv);
         return rc;
+    }
     wal_writer_close(&db->wal);
     db->wal = nw;
     db->wal_good_size = db->log_end = db->synced_end = 0;
     nm->log_number = number;
     db->imm = db->mem;
     db->mem = nm;
+    db_install_sv(db, sv); /* before any write reaches nm */
     atomic_store_explicit(&db->imm_waiting, true, memory_order_release);
     db_maybe_schedule(db);
     return db->bg_error;
@@ -773,12 +800,14 @@ static int table_lookup(struct tcache *tc, struct vfile *f, uint64_t snap, const
     if (hit->found && f->max_version <= hit->version)
         return 0; /* an older table with no higher version cannot win */
     struct tcache_handle *h;
-    int rc = tcache_get(tc, f, &h);
+    struct ppdb_table *t;
+    int rc = tcache_find(tc, f, &t, &h);
     if (rc)
         return rc;
     struct table_get_ctx c = {.hit = hit, .snap_seq = snap, .rc = 0};
-    rc = ppdb_table_get(tcache_table(h), key, klen, table_get_cb, &c);
-    tcache_release(tc, h);
+    rc = ppdb_table_get(t, key, klen, table_get_cb, &c);
+    if (h)
+        tcache_release(tc, h);
     if (rc == PPDB_ENOTFOUND)
         rc = 0;
     return rc ? rc : c.rc;
@@ -812,25 +841,133 @@ static int lookup(struct ppdb_db *db, struct memtable *mem, struct memtable *imm
     return rc;
 }
 
-void db_pin(struct ppdb_db *db, const struct ppdb_snapshot *snap, struct db_pin *p)
+/* ------------------------------------------------------- super versions */
+
+/* The slot of the calling thread: threads with distinct indexes modulo
+ * DB_SV_SLOTS never share one. */
+static struct sv_slot *thread_slot(struct ppdb_db *db)
+{
+    return &db->slots[ppdb_thread_index() % DB_SV_SLOTS];
+}
+
+struct super_version *db_sv_new(void)
+{
+    return ppdb_calloc(1, sizeof(struct super_version));
+}
+
+void db_sv_free(struct super_version *sv)
+{
+    ppdb_free(sv);
+}
+
+static void sv_unref(struct super_version *sv)
+{
+    int old = atomic_fetch_sub_explicit(&sv->refs, 1, memory_order_acq_rel);
+    PPDB_ASSERT_CMP(old, >, 0);
+    if (old != 1)
+        return;
+    mem_unref(sv->mem);
+    mem_unref(sv->imm);
+    version_unref(sv->v);
+    ppdb_free(sv);
+}
+
+/* Empties every slot, releasing the references cached there. A slot in
+ * use is emptied too: its get finds it so and releases its own. */
+static void scrape_slots(struct ppdb_db *db)
+{
+    for (unsigned i = 0; i < DB_SV_SLOTS; i++) {
+        struct super_version *sv =
+            atomic_exchange_explicit(&db->slots[i].sv, NULL, memory_order_acq_rel);
+        if (sv && sv != DB_SV_IN_USE)
+            sv_unref(sv);
+    }
+}
+
+void db_install_sv(struct ppdb_db *db, struct super_version *sv)
+{
+    PPDB_ASSERT(sv && db->mem && db->current);
+    sv->mem = db->mem;
+    sv->imm = db->imm;
+    sv->v = db->current;
+    mem_ref(sv->mem);
+    if (sv->imm)
+        mem_ref(sv->imm);
+    version_ref(sv->v);
+    atomic_init(&sv->refs, 1); /* the db's */
+    struct super_version *old = db->sv;
+    sv->number = (old ? old->number : 0) + 1;
+    db->sv = sv;
+    atomic_store_explicit(&db->sv_number, sv->number, memory_order_release);
+    scrape_slots(db);
+    if (old)
+        sv_unref(old);
+}
+
+int db_sv_init(struct ppdb_db *db)
+{
+    db->slots_mem = ppdb_calloc(DB_SV_SLOTS + 1, sizeof(struct sv_slot));
+    if (!db->slots_mem)
+        return PPDB_ENOMEM;
+    uintptr_t p =
+        ((uintptr_t)db->slots_mem + DB_SV_SLOT_BYTES - 1) & ~(uintptr_t)(DB_SV_SLOT_BYTES - 1);
+    db->slots = (struct sv_slot *)p;
+    for (unsigned i = 0; i < DB_SV_SLOTS; i++)
+        atomic_init(&db->slots[i].sv, NULL);
+    return 0;
+}
+
+void db_sv_deinit(struct ppdb_db *db)
+{
+    if (db->slots)
+        scrape_slots(db);
+    if (db->sv)
+        sv_unref(db->sv);
+    db->sv = NULL;
+    ppdb_free(db->slots_mem);
+    db->slots = db->slots_mem = NULL;
+}
+
+/* The current super version with a reference of the caller's. */
+static struct super_version *sv_get_locked(struct ppdb_db *db)
 {
     pthread_mutex_lock(&db->mu);
-    p->mem = db->mem;
-    p->imm = db->imm;
-    p->v = db->current;
-    mem_ref(p->mem);
-    if (p->imm)
-        mem_ref(p->imm);
-    version_ref(p->v);
-    p->seq = snap ? snap->seq : atomic_load(&db->last_seq);
+    struct super_version *sv = db->sv;
+    atomic_fetch_add_explicit(&sv->refs, 1, memory_order_relaxed);
     pthread_mutex_unlock(&db->mu);
+    return sv;
+}
+
+void db_pin(struct ppdb_db *db, const struct ppdb_snapshot *snap, struct db_pin *p)
+{
+    struct sv_slot *slot = thread_slot(db);
+    struct super_version *sv =
+        atomic_exchange_explicit(&slot->sv, DB_SV_IN_USE, memory_order_acq_rel);
+    if (sv == DB_SV_IN_USE) { /* another thread with our index: the locked path */
+        slot = NULL;
+        sv = sv_get_locked(db);
+    } else if (!sv || sv->number != atomic_load_explicit(&db->sv_number, memory_order_acquire)) {
+        if (sv) /* stale: installed over, not scraped yet */
+            sv_unref(sv);
+        sv = sv_get_locked(db);
+    }
+    p->sv = sv;
+    p->slot = slot;
+    p->mem = sv->mem;
+    p->imm = sv->imm;
+    p->v = sv->v;
+    /* After the super version: it holds every entry up to this sequence,
+     * and nothing a compaction dropped for a reader at it (db.c top). */
+    p->seq = snap ? snap->seq : atomic_load_explicit(&db->last_seq, memory_order_acquire);
 }
 
 void db_unpin(struct db_pin *p)
 {
-    mem_unref(p->mem);
-    mem_unref(p->imm);
-    version_unref(p->v);
+    struct super_version *expect = DB_SV_IN_USE;
+    if (!p->slot || !atomic_compare_exchange_strong_explicit(
+                        &p->slot->sv, &expect, p->sv, memory_order_acq_rel, memory_order_relaxed))
+        sv_unref(p->sv); /* no slot, or it was scraped meanwhile */
+    p->sv = NULL;
 }
 
 int ppdb_db_get(struct ppdb_db *db, const struct ppdb_read_options *ropts, const void *key,

@@ -55,6 +55,32 @@ struct ppdb_snapshot {
     struct ppdb_snapshot *prev, *next;
 };
 
+/* The read state as one object: the memtable, the immutable memtable and
+ * the current version, each referenced by it, so a get pins all three with
+ * one reference (or none: see the slots). Immutable once installed; a new
+ * one is installed whenever mem, imm or current changes (mu held). */
+struct super_version {
+    struct memtable *mem; /* ref held */
+    struct memtable *imm; /* ref held, or NULL */
+    struct version *v;    /* ref held */
+    uint64_t number;      /* db->sv_number when it was installed */
+    atomic_int refs;
+};
+
+/* Per-thread caches of the current super version, each holding one
+ * reference: a thread's get swaps its slot to DB_SV_IN_USE, reads, and puts
+ * the super version back. A slot per thread index (modulo DB_SV_SLOTS), 128
+ * bytes each: two cache lines, as a core's prefetcher fetches lines in
+ * pairs and would otherwise pull a neighbour's slot into its cache. */
+#define DB_SV_SLOTS      32
+#define DB_SV_SLOT_BYTES 128
+#define DB_SV_IN_USE     ((struct super_version *)(uintptr_t)1)
+struct sv_slot {
+    _Atomic(struct super_version *) sv; /* NULL, DB_SV_IN_USE or a cached ref */
+    uint8_t pad[DB_SV_SLOT_BYTES - sizeof(void *)];
+};
+_Static_assert(sizeof(struct sv_slot) == DB_SV_SLOT_BYTES, "slots do not share lines");
+
 /* A ppdb_db_compact_range in progress (lives on the caller's stack). */
 struct manual_compaction {
     int level;               /* level being compacted into level + 1 */
@@ -97,11 +123,15 @@ struct ppdb_db {
     uint64_t sync_expect;      /* covered by the last sync + still pending then */
     uint64_t sync_hold_until_us;
     struct ppdb_buf pipe_bufs[DB_PIPE_MAX];
-    struct memtable *mem;      /* mutable memtable (always set) */
-    struct memtable *imm;      /* being flushed, or NULL */
-    _Atomic bool imm_waiting;  /* imm != NULL: a running compaction flushes it first */
-    size_t l0_compacting;      /* level-0 tables that are inputs of the running compaction */
-    struct version *current;   /* live tables */
+    struct memtable *mem;       /* mutable memtable (always set) */
+    struct memtable *imm;       /* being flushed, or NULL */
+    _Atomic bool imm_waiting;   /* imm != NULL: a running compaction flushes it first */
+    size_t l0_compacting;       /* level-0 tables that are inputs of the running compaction */
+    struct version *current;    /* live tables */
+    struct super_version *sv;   /* mem, imm and current as readers see them */
+    _Atomic uint64_t sv_number; /* sv->number: a cached one with another is stale */
+    struct sv_slot *slots;      /* DB_SV_SLOTS, aligned to their size in slots_mem */
+    void *slots_mem;
     struct wal_writer wal;     /* log of mem */
     uint64_t wal_good_size;    /* end of the last record acknowledged */
     _Atomic uint64_t last_seq; /* newest published sequence number */
@@ -137,16 +167,31 @@ int db_run_barrier(struct ppdb_db *db, int (*cb)(struct ppdb_db *, void *), void
  * user key, every entry above it and the best entry at or below it. */
 uint64_t db_smallest_snapshot(const struct ppdb_db *db);
 
-/* Pins the read state (mu taken inside): refs on mem, imm (may be NULL)
- * and the current version, and the sequence to read at (snap NULL: the
- * last one). Release with db_unpin. */
+/* Pins the read state: the current super version (from this thread's
+ * slot, else under mu) and then the sequence to read at (snap NULL: the
+ * last one). mem, imm (may be NULL) and v stay valid until db_unpin. */
 struct db_pin {
     struct memtable *mem, *imm;
     struct version *v;
     uint64_t seq;
+    struct super_version *sv;
+    struct sv_slot *slot; /* where sv goes back; NULL: unref it */
 };
 void db_pin(struct ppdb_db *db, const struct ppdb_snapshot *snap, struct db_pin *p);
 void db_unpin(struct db_pin *p);
+
+/* A super version for db_install_sv; NULL when out of memory. Allocated
+ * before a change of mem, imm or current, so installing cannot fail. */
+struct super_version *db_sv_new(void);
+void db_sv_free(struct super_version *sv); /* one never installed */
+/* mu held, after mem, imm or current changed: sv (from db_sv_new) becomes
+ * the read state; cached copies of the old one in the slots are released
+ * (a get using one releases it itself). */
+void db_install_sv(struct ppdb_db *db, struct super_version *sv);
+/* At open: the slots, all empty (no super version yet). */
+int db_sv_init(struct ppdb_db *db);
+/* At close (no reader left): releases the slots' and the db's references. */
+void db_sv_deinit(struct ppdb_db *db);
 
 /* compact.c: background work. mu held. */
 void db_maybe_schedule(struct ppdb_db *db);

@@ -204,7 +204,9 @@ static inline const uint8_t *mem_iter_value(const struct mem_iter *it)
 #define PPDB_NUM_LEVELS PPDB_DB_LEVELS
 
 /* A table file as the version set knows it. The reader itself lives in the
- * table cache (tcache below), opened on demand and closed by LRU. */
+ * table cache (tcache below), opened on demand and closed by LRU, unless a
+ * get pinned it here (tcache_find). */
+struct tcache_handle;
 struct vfile {
     uint64_t number;
     uint64_t size;
@@ -222,6 +224,10 @@ struct vfile {
      * it (no live version names it any more). */
     atomic_bool obsolete;
     struct vset *owner; /* for the deletion; NULL in decoded edits */
+    /* The open reader, held by this file from the first get that found it
+     * while the pin budget allowed until the file's last unref (which hands
+     * it back to owner->tc); NULL: through the table cache's LRU. */
+    _Atomic(struct tcache_handle *) pinned;
 };
 
 /* An immutable set of live tables per level, refcounted so readers search
@@ -353,10 +359,11 @@ int manifest_append(struct ppdb_fs *fs, struct ppdb_file *f, const uint8_t *p, s
  *
  * A bounded LRU of open table readers (max_open_files), built on the
  * sharded cache of table.h with charge 1 per table. A handle pins its
- * reader; the reader and its file close when evicted and unpinned.
+ * reader; the reader and its file close when evicted and unpinned. Up to
+ * max_open_files / 2 readers are pinned by their vfile for its life, so a
+ * get reaches them without the cache's lock (tcache_find).
  */
 struct tcache;
-struct tcache_handle;
 int tcache_new(struct ppdb_fs *fs, const char *dir, struct ppdb_cache *block_cache,
                struct ppdb_logger *lg, size_t max_open, struct tcache **tc_out);
 void tcache_free(struct tcache *tc);
@@ -365,6 +372,14 @@ void tcache_free(struct tcache *tc);
 int tcache_get(struct tcache *tc, const struct vfile *f, struct tcache_handle **h_out);
 struct ppdb_table *tcache_table(struct tcache_handle *h);
 void tcache_release(struct tcache *tc, struct tcache_handle *h);
+/* The reader of f for a get: the one f pins (*h_out = NULL, nothing to
+ * release), else from the LRU (*h_out to release), which f then pins if it
+ * belongs to this cache's version set and fewer than max_open_files / 2
+ * readers are pinned. f must stay referenced while the reader is used. */
+int tcache_find(struct tcache *tc, struct vfile *f, struct ppdb_table **t_out,
+                struct tcache_handle **h_out);
+/* At f's last unref: hands back the reader f pins, if any. */
+void tcache_unpin(struct tcache *tc, struct vfile *f);
 void tcache_evict(struct tcache *tc, uint64_t number);
 void tcache_stats(struct tcache *tc, uint64_t *hits, uint64_t *misses);
 

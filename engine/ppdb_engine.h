@@ -286,6 +286,8 @@ struct ppdb_db_stats {
     uint64_t l0_stops;   /* writes that waited at l0_stop_trigger */
     uint64_t l0_stop_us; /* (also counted in stalls / stall_us) */
     uint64_t block_cache_hits, block_cache_misses;
+    /* Lookups through the table cache's LRU; gets of a table pinned by its
+     * file (most tables, see engine/tcache.c) are not counted. */
     uint64_t table_cache_hits, table_cache_misses;
     bool read_only;           /* a full disk stopped writes (retried) */
     uint64_t nospace_errors;  /* operations that failed with PPDB_ENOSPC */

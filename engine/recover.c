@@ -390,6 +390,7 @@ static void db_free(struct ppdb_db *db)
     }
     if (db->wal.f)
         wal_writer_close(&db->wal);
+    db_sv_deinit(db); /* before the tables' pins go back to the table cache */
     mem_unref(db->mem);
     mem_unref(db->imm);
     version_unref(db->current);
@@ -472,6 +473,8 @@ int ppdb_db_open(struct ppdb_fs *fs, const char *dir, const struct ppdb_db_optio
     vset_init(&db->vs, fs, db->dir, db->lg);
     rc = db->dir ? open_dir(db) : PPDB_ENOMEM;
     if (!rc)
+        rc = db_sv_init(db);
+    if (!rc)
         rc = load_manifest(db, &log_number);
     if (!rc)
         rc = check_tables(db);
@@ -481,8 +484,12 @@ int ppdb_db_open(struct ppdb_fs *fs, const char *dir, const struct ppdb_db_optio
         rc = recover_logs(db, log_number);
     if (!rc)
         rc = start_fresh(db);
+    struct super_version *sv = rc ? NULL : db_sv_new();
+    if (!rc && !sv)
+        rc = PPDB_ENOMEM;
     if (!rc) {
         pthread_mutex_lock(&db->mu);
+        db_install_sv(db, sv); /* the first read state */
         db_maybe_schedule(db); /* level 0 may be due for a compaction */
         pthread_mutex_unlock(&db->mu);
     }

@@ -243,6 +243,12 @@ int ppdb_compress(int type, int zstd_level, const uint8_t *src, size_t n, struct
  * bytes (caller frees with ppdb_free). PPDB_ECORRUPT on any malformed input,
  * including a raw length above PPDB_SST_MAX_BLOCK. */
 int ppdb_decompress(int type, const uint8_t *src, size_t n, uint8_t **out, size_t *n_out);
+/* The same in two steps, for a caller that places the output: the raw
+ * length a stored payload declares (PPDB_ECORRUPT above
+ * PPDB_SST_MAX_BLOCK), then the payload decompressed into dst (raw bytes
+ * of room), PPDB_ECORRUPT unless it yields exactly raw bytes. */
+int ppdb_decompress_size(const uint8_t *src, size_t n, size_t *raw_out);
+int ppdb_decompress_into(int type, const uint8_t *src, size_t n, uint8_t *dst, size_t raw);
 
 /* ================================================================= blocks
  *
@@ -394,6 +400,26 @@ struct ppdb_cache_handle *ppdb_cache_lookup(struct ppdb_cache *c, const struct p
  * value from now on, even on error (it is then freed at once). */
 int ppdb_cache_insert(struct ppdb_cache *c, const struct ppdb_cache_key *k, void *value,
                       size_t charge, ppdb_cache_free_cb free_cb, struct ppdb_cache_handle **h_out);
+/* As ppdb_cache_insert, unless an entry with key k is there: then that one
+ * is pinned in *h_out (counted as a hit) and value is freed with free_cb.
+ * So two threads that opened the same thing at once keep one of them. */
+int ppdb_cache_insert_if_absent(struct ppdb_cache *c, const struct ppdb_cache_key *k, void *value,
+                                size_t charge, ppdb_cache_free_cb free_cb,
+                                struct ppdb_cache_handle **h_out);
+/* As ppdb_cache_insert, but once evicted and released the value may be
+ * kept by the cache as a spare (a few per shard, beyond the budget) instead
+ * of freed, for ppdb_cache_lookup_or_spare. free_cb is required. */
+int ppdb_cache_insert_reusable(struct ppdb_cache *c, const struct ppdb_cache_key *k, void *value,
+                               size_t charge, ppdb_cache_free_cb free_cb,
+                               struct ppdb_cache_handle **h_out);
+/* As ppdb_cache_lookup; on a miss, also takes the newest spare of k's
+ * shard if it was inserted with free_cb: *spare_out (else NULL) is then
+ * the caller's, to reuse in place of a new allocation or free with free_cb,
+ * and *charge_out its charge. */
+struct ppdb_cache_handle *ppdb_cache_lookup_or_spare(struct ppdb_cache *c,
+                                                     const struct ppdb_cache_key *k,
+                                                     ppdb_cache_free_cb free_cb, void **spare_out,
+                                                     size_t *charge_out);
 void *ppdb_cache_value(const struct ppdb_cache_handle *h);
 void ppdb_cache_release(struct ppdb_cache *c, struct ppdb_cache_handle *h);
 /* Drops the entry (freed when its last handle is released). */

@@ -24,6 +24,16 @@
  * the index search (8-byte key prefixes in the index array keep it off the
  * key bytes) and the restart search in the block.
  *
+ * Compressed blocks (a cache smaller than the data: nearly every get loads
+ * one) are decompressed from the map straight into the loaded block, which
+ * is reused: a miss takes a spare of the cache's shard (a block the cache
+ * evicted) to decompress into, and the loaded block goes into the cache
+ * without a handle once the get or iterator is done with it. So a miss is
+ * two trips through the shard lock and, in the steady state, allocates and
+ * frees only the cache's small entry (it was three trips, and three
+ * allocations and three frees, the block's two often into another
+ * thread's malloc arena).
+ *
  * Invariants: an open table is immutable, so gets and iterators on many
  * threads need no locks here (the cache locks its shards).
  */
@@ -64,19 +74,30 @@ struct ppdb_table {
     _Atomic uint8_t *verified; /* per data block: checked in place (map only) */
 };
 
-/* A loaded block: `raw` holds payload + trailer of an uncompressed block;
- * `heap` holds the decompressed payload of a compressed one. */
+/* A loaded block: `raw` holds payload + trailer of an uncompressed block,
+ * or the decompressed payload of a compressed block of a mapped file;
+ * `heap` holds the decompressed payload of a compressed block read with
+ * pread. */
 struct loaded_block {
     struct ppdb_block blk;
     uint8_t *heap;
+    size_t cap; /* bytes allocated when it may become a cache spare, else 0 */
     uint8_t raw[];
 };
 
-/* A block pinned for use: through the cache, owned, or in the map. */
+/* Blocks decompressed from the map are allocated in steps of this many
+ * bytes, so a spare of one fits the next of about the same size. */
+#define SPARE_STEP 512u
+
+/* A block pinned for use: through the cache, owned, or in the map. A
+ * block loaded for the cache goes into it when released: inserted without
+ * a handle, one trip through the shard lock instead of two. */
 struct block_ref {
     struct ppdb_block *blk;
     struct loaded_block *lb;
     struct ppdb_cache_handle *h;
+    bool insert; /* lb goes into the cache at offset off when released */
+    uint64_t off;
     struct ppdb_block mapped; /* blk points here for in-place blocks */
 };
 
@@ -131,43 +152,96 @@ static void free_loaded_cb(void *value, size_t charge)
     free_loaded(value);
 }
 
+/* Points lb->blk at its payload: parsed as a block of entries (kv), or
+ * taken raw (filter, properties). */
+static int set_block(const struct ppdb_table *t, struct loaded_block *lb, const uint8_t *data,
+                     size_t size, const char *what, bool kv, uint64_t off)
+{
+    if (kv)
+        return ppdb_block_parse(&lb->blk, data, size) != 0 ? corrupt(t, what, off) : 0;
+    lb->blk.data = data;
+    lb->blk.size = (uint32_t)size;
+    lb->blk.restarts_off = 0;
+    lb->blk.n_restarts = 0;
+    return 0;
+}
+
+/* A compressed block of a mapped file, checked (unless verified says it
+ * was) and decompressed straight from the map into the loaded block: no
+ * pread, no staging copy, one allocation, or none when `spare` (a block
+ * the cache evicted; taken over, may be NULL) is large enough. */
+static int load_mapped(const struct ppdb_table *t, const struct ppdb_block_handle *h,
+                       const char *what, bool kv, _Atomic uint8_t *verified, const uint8_t *src,
+                       struct loaded_block *spare, struct loaded_block **out)
+{
+    size_t n = (size_t)h->size, raw;
+    bool trusted = verified && atomic_load_explicit(verified, memory_order_acquire);
+    int rc = 0;
+    if (!trusted && ppdb_crc32c_unmask(ppdb_load_u32le(src + n + 1)) != ppdb_crc32c(src, n + 1))
+        rc = corrupt(t, "block checksum mismatch", h->offset);
+    if (rc == 0 && ppdb_decompress_size(src, n, &raw) != 0)
+        rc = corrupt(t, "bad compressed block", h->offset);
+    size_t need = rc ? 0 : sizeof(struct loaded_block) + raw;
+    struct loaded_block *lb = spare;
+    if (lb && (rc || lb->cap < need)) {
+        free_loaded(lb);
+        lb = NULL;
+    }
+    if (rc)
+        return rc;
+    if (!lb) {
+        size_t cap = (need + SPARE_STEP - 1) / SPARE_STEP * SPARE_STEP;
+        if ((lb = ppdb_malloc(cap)) == NULL)
+            return PPDB_ENOMEM;
+        lb->cap = cap;
+    }
+    PPDB_ASSERT(lb->cap >= need);
+    lb->heap = NULL;
+    rc = ppdb_decompress_into(src[n], src, n, lb->raw, raw);
+    if (rc == PPDB_ECORRUPT)
+        rc = corrupt(t, "bad compressed block", h->offset);
+    if (rc == 0)
+        rc = set_block(t, lb, lb->raw, raw, what, kv, h->offset);
+    if (rc) {
+        free_loaded(lb);
+        return rc;
+    }
+    if (verified && !trusted)
+        atomic_store_explicit(verified, 1, memory_order_release);
+    *out = lb;
+    return 0;
+}
+
 /* Reads, verifies and decompresses the block at h into a new loaded_block. */
 static int load_block(const struct ppdb_table *t, const struct ppdb_block_handle *h,
                       const char *what, bool kv, _Atomic uint8_t *verified,
-                      struct loaded_block **out)
+                      struct loaded_block *spare, struct loaded_block **out)
 {
-    if (h->size > PPDB_SST_MAX_BLOCK || h->offset > t->file_size ||
-        h->size + PPDB_SST_BLOCK_TRAILER > t->file_size - h->offset)
-        return corrupt(t, what, h->offset);
     size_t n = (size_t)h->size;
-    /* A compressed block of a mapped file is checked and decompressed
-     * straight from the map: no pread, no staging copy. */
-    const uint8_t *src =
-        t->map && h->offset + n + PPDB_SST_BLOCK_TRAILER <= t->map_len ? t->map + h->offset : NULL;
-    if (src && src[n] == PPDB_COMPRESS_NONE)
-        src = NULL; /* raw blocks are kept whole (the loaded block owns them) */
-    size_t room = src ? 0 : n + PPDB_SST_BLOCK_TRAILER;
+    bool bad = h->size > PPDB_SST_MAX_BLOCK || h->offset > t->file_size ||
+               h->size + PPDB_SST_BLOCK_TRAILER > t->file_size - h->offset;
+    if (!bad && t->map && h->offset + n + PPDB_SST_BLOCK_TRAILER <= t->map_len &&
+        t->map[h->offset + n] != PPDB_COMPRESS_NONE)
+        return load_mapped(t, h, what, kv, verified, t->map + h->offset, spare, out);
+    free_loaded(spare); /* only a block decompressed from the map reuses one */
+    if (bad)
+        return corrupt(t, what, h->offset);
+    /* Otherwise a copy, always checked: raw blocks are kept whole (the
+     * loaded block owns them). */
+    size_t room = n + PPDB_SST_BLOCK_TRAILER;
     struct loaded_block *lb = ppdb_malloc(sizeof(*lb) + room);
     if (!lb)
         return PPDB_ENOMEM;
     lb->heap = NULL;
+    lb->cap = 0;
     size_t got = 0;
-    int rc = 0;
-    if (!src) {
-        rc =
-            t->fs->ops->pread(t->fs, t->file, lb->raw, n + PPDB_SST_BLOCK_TRAILER, h->offset, &got);
-        if (rc == 0 && got != n + PPDB_SST_BLOCK_TRAILER)
-            rc = corrupt(t, "short read", h->offset);
-        src = lb->raw;
-        verified = NULL; /* a copy: always checked */
-    }
+    int rc = t->fs->ops->pread(t->fs, t->file, lb->raw, room, h->offset, &got);
+    if (rc == 0 && got != room)
+        rc = corrupt(t, "short read", h->offset);
+    const uint8_t *src = lb->raw;
     uint8_t type = rc == 0 ? src[n] : PPDB_COMPRESS_NONE;
-    bool trusted = verified && atomic_load_explicit(verified, memory_order_acquire);
-    if (rc == 0 && !trusted) {
-        uint32_t crc = ppdb_crc32c(src, n + 1);
-        if (ppdb_crc32c_unmask(ppdb_load_u32le(src + n + 1)) != crc)
-            rc = corrupt(t, "block checksum mismatch", h->offset);
-    }
+    if (rc == 0 && ppdb_crc32c_unmask(ppdb_load_u32le(src + n + 1)) != ppdb_crc32c(src, n + 1))
+        rc = corrupt(t, "block checksum mismatch", h->offset);
     const uint8_t *data = src;
     size_t size = n;
     if (rc == 0 && type != PPDB_COMPRESS_NONE) {
@@ -176,25 +250,17 @@ static int load_block(const struct ppdb_table *t, const struct ppdb_block_handle
             rc = corrupt(t, "bad compressed block", h->offset);
         data = lb->heap;
     }
-    if (rc == 0 && kv && ppdb_block_parse(&lb->blk, data, size) != 0)
-        rc = corrupt(t, what, h->offset);
-    if (rc == 0 && !kv) { /* filter and properties: raw payloads */
-        lb->blk.data = data;
-        lb->blk.size = (uint32_t)size;
-        lb->blk.restarts_off = 0;
-        lb->blk.n_restarts = 0;
-    }
+    if (rc == 0)
+        rc = set_block(t, lb, data, size, what, kv, h->offset);
     if (rc) {
         free_loaded(lb);
         return rc;
     }
-    if (type != PPDB_COMPRESS_NONE && room) { /* drop the compressed copy */
+    if (type != PPDB_COMPRESS_NONE) { /* drop the compressed copy */
         struct loaded_block *small = ppdb_realloc(lb, sizeof(*lb));
         if (small)
             lb = small;
     }
-    if (verified && !trusted)
-        atomic_store_explicit(verified, 1, memory_order_release);
     *out = lb;
     return 0;
 }
@@ -233,13 +299,22 @@ static int read_data_block(struct ppdb_table *t, uint32_t i, bool fill, struct b
     const struct index_entry *e = &t->idx[i];
     ref->h = NULL;
     ref->lb = NULL;
+    ref->insert = false;
+    bool mapped = false;
     if (t->map) {
         int rc = map_data_block(t, i, ref);
         if (rc <= 0)
             return rc;
+        mapped = true; /* compressed: decompressed from the map on a miss */
     }
     struct ppdb_cache_key k = {t->cache_id, t->file_number, e->off};
-    if (t->cache && (ref->h = ppdb_cache_lookup(t->cache, &k)) != NULL) {
+    void *spare = NULL;
+    size_t spare_charge;
+    if (t->cache && mapped && fill)
+        ref->h = ppdb_cache_lookup_or_spare(t->cache, &k, free_loaded_cb, &spare, &spare_charge);
+    else if (t->cache)
+        ref->h = ppdb_cache_lookup(t->cache, &k);
+    if (ref->h) {
         ref->lb = ppdb_cache_value(ref->h);
         ref->blk = &ref->lb->blk;
         return 0;
@@ -247,30 +322,38 @@ static int read_data_block(struct ppdb_table *t, uint32_t i, bool fill, struct b
     struct ppdb_block_handle h = {e->off, e->size};
     /* A compressed block in the map is checksummed on its first load only
      * (the map of an immutable file does not change), like raw ones. */
-    int rc = load_block(t, &h, "data block", true, t->map ? &t->verified[i] : NULL, &ref->lb);
+    int rc =
+        load_block(t, &h, "data block", true, t->map ? &t->verified[i] : NULL, spare, &ref->lb);
     if (rc)
         return rc;
     ref->blk = &ref->lb->blk;
-    if (t->cache && fill) {
-        size_t charge = sizeof(*ref->lb) + ref->lb->blk.size;
-        rc = ppdb_cache_insert(t->cache, &k, ref->lb, charge, free_loaded_cb, &ref->h);
-        if (rc) {
-            ref->lb = NULL;
-            return rc;
-        }
-    }
+    ref->insert = t->cache && fill;
+    ref->off = e->off;
     return 0;
 }
 
 static void release_block(struct ppdb_table *t, struct block_ref *ref)
 {
-    if (ref->h)
+    struct loaded_block *lb = ref->lb;
+    if (ref->h) {
         ppdb_cache_release(t->cache, ref->h);
-    else
-        free_loaded(ref->lb);
+    } else if (ref->insert) {
+        /* Best effort: on failure the cache frees it, a later read loads
+         * it again. A block decompressed from the map becomes a spare once
+         * evicted. */
+        struct ppdb_cache_key k = {t->cache_id, t->file_number, ref->off};
+        if (lb->cap)
+            (void)ppdb_cache_insert_reusable(t->cache, &k, lb, lb->cap, free_loaded_cb, NULL);
+        else
+            (void)ppdb_cache_insert(t->cache, &k, lb, sizeof(*lb) + lb->blk.size, free_loaded_cb,
+                                    NULL);
+    } else {
+        free_loaded(lb);
+    }
     ref->h = NULL;
     ref->lb = NULL;
     ref->blk = NULL;
+    ref->insert = false;
 }
 
 /* ------------------------------------------------------------------- open */
@@ -416,14 +499,14 @@ static int load_meta(struct ppdb_table *t, const struct ppdb_block_handle *h, co
 {
     if (h->offset < t->data_end || h->offset > t->file_size - PPDB_SST_FOOTER_SIZE)
         return corrupt(t, what, h->offset);
-    return load_block(t, h, what, false, NULL, lb);
+    return load_block(t, h, what, false, NULL, NULL, lb);
 }
 
 static int open_meta(struct ppdb_table *t, const struct ppdb_block_handle hs[3])
 {
     struct loaded_block *lb = NULL;
     /* The index first: it fixes data_end, which the others must follow. */
-    int rc = load_block(t, &hs[0], "index block", true, NULL, &lb);
+    int rc = load_block(t, &hs[0], "index block", true, NULL, NULL, &lb);
     if (rc == 0)
         rc = decode_index(t, &lb->blk);
     if (rc == 0 && hs[0].offset < t->data_end)

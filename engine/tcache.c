@@ -11,8 +11,29 @@
  * All tables share one block-cache id (the db's), so blocks of a table that
  * was closed by the LRU are found again when it is reopened.
  *
+ * Pins. A get probes a table per level, so with every probe going through
+ * the LRU (shard mutex, refcount, list moves) two threads reading the same
+ * few tables took turns on the same two shard locks and cache lines: gets
+ * on 2 threads ran slower than on one. So the first get that finds a
+ * table's reader here leaves its handle in the vfile (vfile.pinned), and
+ * later gets read the pointer, nothing more: the vfile lives as long as a
+ * version naming it, and a reader holds its version. The pin goes back at
+ * the vfile's last unref, before an obsolete table is deleted. At most
+ * max_open_files / 2 readers are pinned (first come; compactions replace
+ * tables, so the pinned set follows the live one); a pinned entry counts
+ * against its shard like any in-use one, and no shard holds more pins than
+ * its share of the bound, so open tables stay within max_open_files (plus
+ * handles in use) as before, and at least half the bound is left to the
+ * LRU for the rest, iterators and compactions.
+ *
+ * Two gets that miss on one table at once both open it, and the second to
+ * insert keeps the first one's reader (ppdb_cache_insert_if_absent): a
+ * table has one reader at a time, so the one a vfile pins is the one the
+ * LRU counts.
+ *
  * Invariants: a reader is open iff its cache entry is alive; the manifest's
- * size of a table is checked against the file at every open.
+ * size of a table is checked against the file at every open; npinned
+ * counts the vfiles holding a handle, and never exceeds pin_max.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,6 +49,8 @@ struct tcache {
     struct ppdb_cache *blocks; /* borrowed; may be NULL */
     uint64_t block_cache_id;
     struct ppdb_logger *lg;
+    size_t pin_max;        /* max_open / 2 */
+    atomic_size_t npinned; /* handles held by vfiles */
 };
 
 struct open_table {
@@ -58,6 +81,8 @@ int tcache_new(struct ppdb_fs *fs, const char *dir, struct ppdb_cache *block_cac
     tc->blocks = block_cache;
     tc->block_cache_id = block_cache ? ppdb_cache_new_id(block_cache) : 0;
     tc->dir = ppdb_strdup(dir);
+    tc->pin_max = max_open / 2;
+    atomic_init(&tc->npinned, 0);
     int rc = tc->dir ? ppdb_cache_new(max_open, TCACHE_SHARD_BITS, &tc->lru) : PPDB_ENOMEM;
     if (rc) {
         ppdb_free(tc->dir);
@@ -72,6 +97,7 @@ void tcache_free(struct tcache *tc)
 {
     if (!tc)
         return;
+    PPDB_ASSERT_CMP(atomic_load(&tc->npinned), ==, 0); /* every vfile released */
     ppdb_cache_free(tc->lru);
     ppdb_free(tc->dir);
     ppdb_free(tc);
@@ -120,7 +146,7 @@ int tcache_get(struct tcache *tc, const struct vfile *f, struct tcache_handle **
     struct open_table *ot;
     int rc = open_one(tc, f, &ot);
     if (!rc)
-        rc = ppdb_cache_insert(tc->lru, &k, ot, 1, close_table_cb, &h);
+        rc = ppdb_cache_insert_if_absent(tc->lru, &k, ot, 1, close_table_cb, &h);
     if (!rc)
         *h_out = (struct tcache_handle *)h;
     return rc;
@@ -135,6 +161,52 @@ struct ppdb_table *tcache_table(struct tcache_handle *h)
 void tcache_release(struct tcache *tc, struct tcache_handle *h)
 {
     ppdb_cache_release(tc->lru, (struct ppdb_cache_handle *)h);
+}
+
+/* Takes one of the pin budget's places, if one is left. */
+static bool take_pin(struct tcache *tc)
+{
+    if (atomic_load_explicit(&tc->npinned, memory_order_relaxed) >= tc->pin_max)
+        return false;
+    if (atomic_fetch_add_explicit(&tc->npinned, 1, memory_order_relaxed) < tc->pin_max)
+        return true;
+    atomic_fetch_sub_explicit(&tc->npinned, 1, memory_order_relaxed); /* lost a race */
+    return false;
+}
+
+int tcache_find(struct tcache *tc, struct vfile *f, struct ppdb_table **t_out,
+                struct tcache_handle **h_out)
+{
+    struct tcache_handle *h = atomic_load_explicit(&f->pinned, memory_order_acquire);
+    if (PPDB_LIKELY(h != NULL)) {
+        *t_out = tcache_table(h);
+        *h_out = NULL;
+        return 0;
+    }
+    int rc = tcache_get(tc, f, &h);
+    if (rc)
+        return rc;
+    *t_out = tcache_table(h);
+    *h_out = h;
+    if (!f->owner || f->owner->tc != tc || !take_pin(tc))
+        return 0;
+    struct tcache_handle *none = NULL;
+    if (atomic_compare_exchange_strong_explicit(&f->pinned, &none, h, memory_order_acq_rel,
+                                                memory_order_acquire)) {
+        *h_out = NULL; /* f holds it now */
+        return 0;
+    }
+    atomic_fetch_sub_explicit(&tc->npinned, 1, memory_order_relaxed); /* another get pinned f */
+    return 0;
+}
+
+void tcache_unpin(struct tcache *tc, struct vfile *f)
+{
+    struct tcache_handle *h = atomic_exchange_explicit(&f->pinned, NULL, memory_order_acq_rel);
+    if (!h)
+        return;
+    tcache_release(tc, h);
+    atomic_fetch_sub_explicit(&tc->npinned, 1, memory_order_relaxed);
 }
 
 void tcache_evict(struct tcache *tc, uint64_t number)

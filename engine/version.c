@@ -3,13 +3,14 @@
  * MANIFEST that records them.
  *
  * A version is an immutable, refcounted set of table files per level. The
- * db holds the current one; a reader takes a reference under the db mutex
- * and searches it without the mutex while a flush or a compaction installs a
- * successor. Files are refcounted too: an edit that removes a file marks it
- * obsolete, and the last reference to it (held by whichever version or
- * reader lets go last) deletes it from the directory. So a reader holding
- * an old version keeps its files readable, and no file a live version names
- * is ever deleted.
+ * db holds the current one; a reader holds it through the db's super
+ * version (db.c) and searches it without the mutex while a flush or a
+ * compaction installs a successor. Files are refcounted too: an edit that
+ * removes a file marks it obsolete, and the last reference to it (held by
+ * whichever version or reader lets go last) hands back the reader a get
+ * pinned to it (tcache.c) and deletes it from the directory. So a reader
+ * holding an old version keeps its files readable, and no file a live
+ * version names is ever deleted.
  *
  * The MANIFEST-NNNNNN file is a log of version edits, each record framed by
  * its length (stored twice, so a flipped length bit is corruption and not a
@@ -120,6 +121,7 @@ struct vfile *vfile_new(uint64_t number, uint64_t size, uint64_t max_version, ui
     ppdb_buf_init(&f->largest);
     atomic_init(&f->refs, 1);
     atomic_init(&f->obsolete, false);
+    atomic_init(&f->pinned, NULL);
     return f;
 }
 
@@ -148,6 +150,8 @@ void vfile_unref(struct vfile *f)
     PPDB_ASSERT_CMP(old, >, 0);
     if (old != 1)
         return;
+    if (f->owner && f->owner->tc)
+        tcache_unpin(f->owner->tc, f); /* before the table may be deleted */
     if (atomic_load(&f->obsolete) && f->owner)
         delete_table(f->owner, f->number);
     ppdb_buf_deinit(&f->smallest);
@@ -778,7 +782,8 @@ int vset_log_and_apply(struct vset *vs, const struct version *base, struct versi
         e->last_seq = vs->last_seq_logged;
     e->has_log_number = e->has_last_seq = e->has_next_file = true;
     for (size_t i = 0; i < e->nadded; i++)
-        e->added[i].f->owner = vs;
+        if (!e->added[i].f->owner) /* a moved file is live: gets read its owner */
+            e->added[i].f->owner = vs;
     struct version *v;
     int rc = version_apply(base, e, &v);
     if (rc)

@@ -166,7 +166,9 @@ void ppdb_logf(const struct ppdb_logger *lg, int level, const char *comp, const 
  * assert that the live count returns to its starting value, and can make the
  * Nth allocation from now fail (SQLite-style out-of-memory testing). The
  * counters are process-wide atomics: the one piece of shared state in the
- * base layer, deliberately, since a leak is a property of the process. */
+ * base layer, deliberately, since a leak is a property of the process
+ * (spread over cache lines by thread index, so threads do not contend on
+ * them; summed by ppdb_alloc_stats). */
 void *ppdb_malloc(size_t n);
 void *ppdb_calloc(size_t count, size_t size);
 void *ppdb_realloc(void *p, size_t n);
@@ -182,6 +184,11 @@ struct ppdb_alloc_stats {
 void ppdb_alloc_stats(struct ppdb_alloc_stats *out);
 /* Make the allocation `n` calls from now fail (0 disarms). Test use only. */
 void ppdb_alloc_fail_after(int64_t n);
+
+/* A small number naming the calling thread: 0, 1, 2, ... in the order
+ * threads first call it, never reused. For spreading per-thread state over
+ * a fixed number of slots (index modulo slots); never for a result. */
+unsigned ppdb_thread_index(void);
 
 /* ---------------------------------------------------------------- buffers */
 
