@@ -232,8 +232,31 @@ static void idle_cb(struct ppdb_timer *t)
 
 struct write_ctx {
     struct ppdb_stream_conn *c;
-    struct ppdb_buf buf; /* owned; len bytes handed to the env */
+    struct write_ctx *prev, *next; /* c->writes */
+    struct ppdb_buf buf;           /* owned; len bytes handed to the env */
 };
+
+static void write_unlink(struct write_ctx *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        w->c->writes = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+}
+
+/* Frees the writes the env still holds, which it will never complete. */
+static void writes_drop(struct ppdb_stream_conn *c)
+{
+    while (c->writes) {
+        struct write_ctx *w = c->writes;
+        write_unlink(w);
+        ppdb_buf_deinit(&w->buf);
+        ppdb_free(w);
+    }
+    c->pending = 0;
+}
 
 /* A written buffer becomes a later batch's buffer while the connection
  * has more to send: a streaming connection then seals into memory that is
@@ -256,6 +279,7 @@ static void write_done_cb(void *data, struct ppdb_stream *s, int status)
 {
     struct write_ctx *w = data;
     struct ppdb_stream_conn *c = w->c;
+    write_unlink(w);
     struct ppdb_stream_ep *ep = c->ep;
     c->pending -= w->buf.len;
     recycle(c, &w->buf);
@@ -283,8 +307,13 @@ static int write_owned(struct ppdb_stream_conn *c, struct ppdb_buf *b)
     size_t len = b->len;
     int rc = w ? 0 : PPDB_ENOMEM;
     if (rc == 0) {
-        *w = (struct write_ctx){c, *b};
+        *w = (struct write_ctx){c, NULL, c->writes, *b};
         rc = ppdb_env_stream_write(ep->env, c->s, b->data, len, write_done_cb, w);
+    }
+    if (rc == 0) {
+        if (c->writes)
+            c->writes->prev = w;
+        c->writes = w;
     }
     if (rc < 0) {
         ppdb_free(w);
@@ -882,6 +911,7 @@ void ppdb_stream_ep_drop(struct ppdb_stream_ep *ep)
         c->closing = true;
         ppdb_stream_hs_wipe(&c->hs);
         rpc_drop_all(c);
+        writes_drop(c);
         conn_free(c);
     }
     PPDB_ASSERT(ep->owned == NULL);

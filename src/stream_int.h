@@ -65,6 +65,9 @@ struct ppdb_stream_conn {
     uint32_t nspares;
     uint32_t batch_msgs;
     size_t pending; /* bytes handed to the env, not yet completed */
+    /* Those writes, newest first: ppdb_stream_ep_drop frees them when the
+     * env will never complete them (a crashed node's). */
+    struct write_ctx *writes;
     struct stream_req *reqs_head, *reqs_tail;
     uint32_t inflight;
     uint32_t inbound_unanswered;
