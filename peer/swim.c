@@ -89,6 +89,7 @@ static void reap_cb(struct ppdb_timer *t);
 static void leave_done_cb(struct ppdb_timer *t);
 static void susp_fire_cb(struct ppdb_timer *t);
 static void relay_cb(struct ppdb_timer *t);
+static void member_rec(const struct ppdb_swim *s, uint32_t i, struct ppdb_swim_rec *r);
 
 static uint64_t now_ms(struct ppdb_swim *s)
 {
@@ -256,6 +257,35 @@ static int send_msg(struct ppdb_swim *s, const struct ppdb_addr *to, uint32_t ty
     return rc;
 }
 
+/* Sends one gossip datagram whose only update is r (not queued). */
+static int send_recs(struct ppdb_swim *s, const struct ppdb_addr *to, const struct ppdb_swim_rec *r)
+{
+    uint8_t body[1 + 4 + PPDB_REC_MAX];
+    size_t n = 1, hn;
+    uint8_t rec[PPDB_REC_MAX];
+    size_t len = ppdb_swim_rec_put(rec, r);
+    hn = put_bin_head(body + n, PPDB_SWIM_K_UPDATES, len);
+    memcpy(body + n + hn, rec, len);
+    n += hn + len;
+    body[0] = 0x81;
+    int rc = s->io.send_msg(s->io.ctx, to, PPDB_MSG_SWIM_GOSSIP, 0, body, n);
+    if (rc)
+        s->stats.send_errors++;
+    s->stats.msgs_out++;
+    s->stats.bytes_out += n;
+    return rc;
+}
+
+/* A node doubted us (a suspicion or death we refuted, now or before):
+ * our alive record goes straight back to it. */
+static void reply_self(struct ppdb_swim *s, const struct ppdb_addr *to)
+{
+    struct ppdb_swim_rec r;
+    member_rec(s, self_index(s), &r);
+    s->stats.self_replies++;
+    (void)send_recs(s, to, &r);
+}
+
 /* ------------------------------------------------------------ suspicion */
 
 static struct ppdb_swim_susp *susp_of(struct ppdb_swim *s, uint32_t i)
@@ -274,10 +304,14 @@ static void susp_clear(struct ppdb_swim *s, uint32_t i)
     PPDB_SWIM_M(&s->tab, i).susp = 0;
 }
 
+/* The timer fires at the next check (1/2, then 3/4 of the timeout) and
+ * then at the timeout itself. */
 static void susp_rearm(struct ppdb_swim *s, struct ppdb_swim_susp *x)
 {
     uint64_t t =
         ppdb_swim_suspicion_timeout_ms(x->min_ms, x->max_ms, s->p.suspicion_k, x->nconfirm);
+    if (x->checks < PPDB_SWIM_SUSP_CHECKS)
+        t -= t >> (x->checks + 1);
     uint64_t elapsed = now_ms(s) - x->start_ms;
     arm(s, &x->timer, t > elapsed ? t - elapsed : 0);
 }
@@ -300,6 +334,7 @@ static void susp_start(struct ppdb_swim *s, uint32_t i, const struct ppdb_node_i
         x->min_ms = ppdb_swim_suspicion_min_ms(&s->p, ppdb_swim_n(s));
         x->max_ms = x->min_ms * s->p.suspicion_max_mult;
         x->nconfirm = 0;
+        x->checks = 0;
         x->accusers[0] = *accuser;
         x->naccusers = 1;
         PPDB_SWIM_M(&s->tab, i).susp = (uint16_t)(k + 1);
@@ -459,6 +494,8 @@ void ppdb_swim_apply(struct ppdb_swim *s, const struct ppdb_swim_rec *r)
         uint64_t inc = PPDB_SWIM_M(&s->tab, self_index(s)).incarnation;
         if (ppdb_swim_must_refute(inc, s->leaving, r->state, r->incarnation))
             refute(s, r->incarnation);
+        if (r->state != PPDB_MEMBER_ALIVE && !s->leaving)
+            s->doubted = true;
         return;
     }
     uint32_t i = ppdb_swim_table_find(&s->tab, &r->id);
@@ -480,21 +517,38 @@ void ppdb_swim_apply(struct ppdb_swim *s, const struct ppdb_swim_rec *r)
     }
 }
 
+/* "member i is suspect at its incarnation", accused by `from`. */
+static void suspect_rec(const struct ppdb_swim *s, uint32_t i, const struct ppdb_node_id *from,
+                        struct ppdb_swim_rec *r)
+{
+    const struct ppdb_swim_member *m = &PPDB_SWIM_M(&s->tab, i);
+    memset(r, 0, sizeof(*r));
+    r->state = PPDB_MEMBER_SUSPECT;
+    r->id = m->id;
+    r->incarnation = m->incarnation;
+    r->has_from = true;
+    r->from = *from;
+}
+
 /* This node accuses member i (a failed probe), or confirms a suspicion. */
 static void accuse(struct ppdb_swim *s, uint32_t i)
 {
-    struct ppdb_swim_member *m = &PPDB_SWIM_M(&s->tab, i);
     struct ppdb_swim_rec r;
-    memset(&r, 0, sizeof(r));
-    r.state = PPDB_MEMBER_SUSPECT;
-    r.id = m->id;
-    r.incarnation = m->incarnation;
-    r.has_from = true;
-    r.from = s->self_id;
-    struct ppdb_addr to = m->addr;
+    suspect_rec(s, i, &s->self_id, &r);
+    struct ppdb_addr to = PPDB_SWIM_M(&s->tab, i).addr;
     ppdb_swim_apply(s, &r);
     /* tell the suspect itself, so it can refute at once */
     (void)send_msg(s, &to, PPDB_MSG_SWIM_GOSSIP, 0, NULL, NULL);
+}
+
+/* Tells member i (suspect) that it is suspected, with one record: it
+ * refutes, or answers a stale suspicion with its alive record. */
+static void susp_check(struct ppdb_swim *s, uint32_t i, const struct ppdb_swim_susp *x)
+{
+    struct ppdb_swim_rec r;
+    suspect_rec(s, i, &x->accusers[0], &r);
+    s->stats.susp_checks++;
+    (void)send_recs(s, &PPDB_SWIM_M(&s->tab, i).addr, &r);
 }
 
 static void susp_fire_cb(struct ppdb_timer *t)
@@ -502,9 +556,16 @@ static void susp_fire_cb(struct ppdb_timer *t)
     struct ppdb_swim_susp *x = t->data;
     struct ppdb_swim *s = x->swim;
     uint32_t i = ppdb_swim_table_find(&s->tab, &x->subject);
+    bool live = i != UINT32_MAX && PPDB_SWIM_M(&s->tab, i).state == PPDB_MEMBER_SUSPECT &&
+                PPDB_SWIM_M(&s->tab, i).incarnation == x->incarnation;
+    if (live && x->checks < PPDB_SWIM_SUSP_CHECKS) {
+        x->checks++;
+        susp_check(s, i, x);
+        susp_rearm(s, x);
+        return;
+    }
     x->used = false;
-    if (i == UINT32_MAX || PPDB_SWIM_M(&s->tab, i).state != PPDB_MEMBER_SUSPECT ||
-        PPDB_SWIM_M(&s->tab, i).incarnation != x->incarnation)
+    if (!live)
         return;
     PPDB_SWIM_M(&s->tab, i).susp = 0;
     s->stats.deaths_declared++;
@@ -824,7 +885,10 @@ void ppdb_swim_on_message(struct ppdb_swim *s, const struct ppdb_addr *from,
     uint64_t rid = msg->hdr.request_id;
     struct ppdb_node_id target;
     s->stats.msgs_in++;
+    s->doubted = false;
     apply_updates(s, body, &msg->hdr.sender);
+    if (s->doubted && !s->left)
+        reply_self(s, from);
     switch (msg->hdr.type) {
     case PPDB_MSG_SWIM_PING:
         if (ppdb_mp_get_bin_fixed(body, PPDB_SWIM_K_TARGET, target.b, PPDB_NODE_ID_LEN) != 0 ||

@@ -353,9 +353,15 @@ struct ppdb_swim_susp {
     uint32_t nconfirm; /* independent accusers beyond the first */
     struct ppdb_node_id accusers[8];
     uint32_t naccusers;
+    uint32_t checks; /* times the suspect was asked (PPDB_SWIM_SUSP_CHECKS at most) */
     bool used;
     struct ppdb_timer timer;
 };
+
+/* A suspicion whose timer is at 1/2, then 3/4, of its timeout is told to
+ * the suspect again, which answers with its alive record (a refutation
+ * whose gossip has run out still reaches the nodes that missed it). */
+#define PPDB_SWIM_SUSP_CHECKS 2
 
 struct ppdb_swim_relay {
     struct ppdb_swim *swim;
@@ -452,6 +458,7 @@ struct ppdb_swim {
     uint64_t next_seq;
     uint32_t health;
     bool started, leaving, left;
+    bool doubted; /* the message being applied says we are suspect or dead */
     ppdb_node_done_cb leave_cb;
     void *leave_data;
     struct ppdb_timer probe_timer, tick_timer, gossip_timer, sync_timer, reap_timer, leave_timer;

@@ -20,6 +20,10 @@ if(TARGET ppdb_peer)
   ppdb_test(test_swim_delta SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_swim_delta.c
             LIBS ppdb_peer LABELS unit)
 endif()
+if(TARGET ppdb_peer)
+  ppdb_test(test_swim_suspect SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_swim_suspect.c
+            LIBS ppdb_peer LABELS unit)
+endif()
 if(TARGET ppdb_peer AND TARGET ppdb_memcheck AND TARGET ppdb_stream)
   ppdb_test(test_node_sim SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim/test_node_sim.c
             LIBS ppdb_memcheck ppdb_peer ppdb_stream ppdb_sim LABELS sim TIMEOUT 120)

@@ -172,6 +172,9 @@ static inline void mw_sum(struct mw *w, struct ppdb_node_stats *sum, size_t *max
         sum->swim.probes_full += st.swim.probes_full;
         sum->swim.send_errors += st.swim.send_errors;
         sum->swim.bad_msgs += st.swim.bad_msgs;
+        sum->swim.susp_checks += st.swim.susp_checks;
+        sum->swim.self_replies += st.swim.self_replies;
+        sum->swim.syncs_delta += st.swim.syncs_delta;
         sum->dgram.auth_failed += st.dgram.auth_failed;
         sum->dgram.replayed += st.dgram.replayed;
         sum->dgram.stale += st.dgram.stale;
@@ -190,8 +193,8 @@ static inline void mw_print_stats(struct mw *w, const char *label)
             "%s probes=%llu probe_failures=%llu suspicions=%llu refutes=%llu deaths=%llu "
             "syncs_ok=%llu syncs_failed=%llu queue_dropped=%llu table_full=%llu "
             "susp_full=%llu probes_full=%llu send_errors=%llu bad_msgs=%llu sealed=%llu "
-            "auth_failed=%llu replayed=%llu stale=%llu bytes_per_member=%zu "
-            "(entry %zu + slots)\n",
+            "auth_failed=%llu replayed=%llu stale=%llu susp_checks=%llu self_replies=%llu "
+            "syncs_delta=%llu bytes_per_member=%zu (entry %zu + slots)\n",
             label, (unsigned long long)s.swim.probes, (unsigned long long)s.swim.probe_failures,
             (unsigned long long)s.swim.suspicions_started, (unsigned long long)s.swim.refutes,
             (unsigned long long)s.swim.deaths_declared, (unsigned long long)s.swim.syncs_ok,
@@ -200,7 +203,9 @@ static inline void mw_print_stats(struct mw *w, const char *label)
             (unsigned long long)s.swim.probes_full, (unsigned long long)s.swim.send_errors,
             (unsigned long long)s.swim.bad_msgs, (unsigned long long)s.dgram.sealed,
             (unsigned long long)s.dgram.auth_failed, (unsigned long long)s.dgram.replayed,
-            (unsigned long long)s.dgram.stale, bpm, sizeof(struct ppdb_swim_member));
+            (unsigned long long)s.dgram.stale, (unsigned long long)s.swim.susp_checks,
+            (unsigned long long)s.swim.self_replies, (unsigned long long)s.swim.syncs_delta, bpm,
+            sizeof(struct ppdb_swim_member));
 }
 
 static inline void mw_free(struct mw *w)
