@@ -887,8 +887,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return rc;
     }
+    /* gigabytes of member tables from ~2,000 nodes on (N^2 entries); below
+     * that the heap's steps would only add to the peak RSS reported */
     const char *pf = getenv("PPDB_SIM_PREFAULT");
-    if (!pf || strcmp(pf, "0") != 0)
+    if ((!pf || strcmp(pf, "0") != 0) && ppdb_scenario_capacity(&scn) >= 2000)
         ppdb_sim_prefault_start();
     if (ppdb_wire_sodium_set_random(sodium_random_cb, NULL) || ppdb_wire_init()) {
         fprintf(stderr, "ppdb-sim: libsodium failed to start\n");
