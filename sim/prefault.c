@@ -38,9 +38,17 @@
 #define PREFAULT_POLL_NS 2000000 /* 2 ms */
 #define PREFAULT_STEP    (32u << 20)
 
+/* glibc's allocator only; the sanitizers bring their own */
+#if defined(__GLIBC__) && !defined(PPDB_SANITIZE)
+#define PREFAULT_ON 1
+#else
+#define PREFAULT_ON 0
+#endif
+
 static pthread_t thread;
 static atomic_bool stop, running;
 
+#if PREFAULT_ON
 static uintptr_t heap_end(void)
 {
     return (uintptr_t)syscall(SYS_brk, 0);
@@ -67,10 +75,11 @@ static void *prefault_main(void *arg)
     }
     return NULL;
 }
+#endif
 
 void ppdb_sim_prefault_start(void)
 {
-#if defined(__GLIBC__) && !defined(PPDB_SANITIZE)
+#if PREFAULT_ON
     if (atomic_load(&running))
         return;
     /* grow the heap far ahead, never give it back, and keep blocks below
