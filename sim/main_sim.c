@@ -585,6 +585,7 @@ static void fill_report(struct runner *r)
             ppdb_node_stats(rc->node, &st);
             if (st.bytes_per_member > rep->bytes_per_member_entry)
                 rep->bytes_per_member_entry = st.bytes_per_member;
+            rep->streams_opened += st.streams_out;
         }
     }
     rep->peak_rss_bytes = peak_rss_bytes();

@@ -64,6 +64,7 @@ static uint32_t values(const struct ppdb_simrep *r, struct kv *out)
         {"duplicated", (double)r->duplicated, true},
         {"segments_stalled", (double)r->segments_stalled, true},
         {"stream_timeouts", (double)r->stream_timeouts, true},
+        {"streams_opened", (double)r->streams_opened, true},
         {"overflow", (double)r->overflow, true},
     };
     memcpy(out, all, sizeof(all));
@@ -127,10 +128,11 @@ void ppdb_simrep_text(const struct ppdb_simrep *r, FILE *f)
             r->bytes_per_node_s);
     fprintf(f,
             "  network         lost=%llu partitioned=%llu queue_drops=%llu duplicated=%llu "
-            "stalled_segments=%llu stream_timeouts=%llu\n",
+            "stalled_segments=%llu stream_timeouts=%llu streams_opened=%llu\n",
             (unsigned long long)r->dropped_loss, (unsigned long long)r->dropped_partition,
             (unsigned long long)r->dropped_queue, (unsigned long long)r->duplicated,
-            (unsigned long long)r->segments_stalled, (unsigned long long)r->stream_timeouts);
+            (unsigned long long)r->segments_stalled, (unsigned long long)r->stream_timeouts,
+            (unsigned long long)r->streams_opened);
     fprintf(f, "  memory          peak RSS %.1f MiB, %llu bytes per member entry\n",
             (double)r->peak_rss_bytes / 1048576.0, (unsigned long long)r->bytes_per_member_entry);
 }

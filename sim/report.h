@@ -40,6 +40,7 @@ struct ppdb_simrep {
     uint64_t events; /* world entries run */
     uint64_t dropped_loss, dropped_partition, dropped_queue, duplicated, overflow;
     uint64_t segments_stalled, stream_timeouts; /* streams across partitions */
+    uint64_t streams_opened; /* connections (each a handshake) the nodes up at the end opened */
     uint32_t checks_failed;
     struct ppdb_simrep_point *series;
     uint32_t npoints, cap_points;

@@ -296,7 +296,7 @@ void ppdb_noise_protocol_name(enum ppdb_noise_pattern p, uint8_t cipher, char *o
 
 int ppdb_noise_hs_init(struct ppdb_noise_hs *hs, enum ppdb_noise_pattern pattern, uint8_t hs_cipher,
                        bool initiator, const uint8_t *prologue, size_t prologue_len,
-                       const uint8_t *s_sk, const uint8_t e_sk[32])
+                       const uint8_t *s_sk, const uint8_t *s_pk, const uint8_t e_sk[32])
 {
     char name[PPDB_NOISE_NAME_MAX];
     PPDB_ASSERT((unsigned)pattern < PPDB_ARRAY_LEN(pattern_msgs));
@@ -308,7 +308,9 @@ int ppdb_noise_hs_init(struct ppdb_noise_hs *hs, enum ppdb_noise_pattern pattern
     mix_hash(&hs->ss, prologue, prologue_len);
     if (s_sk) {
         memcpy(hs->s_sk, s_sk, 32);
-        if (crypto_scalarmult_base(hs->s_pk, hs->s_sk) != 0)
+        if (s_pk)
+            memcpy(hs->s_pk, s_pk, 32);
+        else if (crypto_scalarmult_base(hs->s_pk, hs->s_sk) != 0)
             return PPDB_EINVAL;
         hs->has_s = true;
     }
