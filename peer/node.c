@@ -23,12 +23,18 @@
  */
 #include "node_int.h"
 
-/* Streams idle this long are closed: a delta push/pull runs every second
- * while there is news (the connection stays up) and seldom otherwise, so a
- * connection is seldom worth keeping longer; a seed answering a burst of
- * joins holds each join's connection only this long (at most
- * max_stream_conns at once). */
+/* Streams this node opened are closed after this long idle: a push/pull
+ * with a random member or a seed is seldom worth keeping, and a seed
+ * answering a burst of joins holds each join's connection only this long
+ * (at most max_stream_conns at once; the joiner closes it). The one
+ * exception is the stream to the delta-sync parent, kept open between
+ * its backed-off exchanges (ppdb_stream_ep_keep): a handshake per
+ * exchange was most of a large mesh's steady-state CPU. */
 #define NODE_STREAM_IDLE_MS 3000
+/* Streams a peer opened are closed after this long idle, so a child's kept
+ * stream outlives its longest delta interval (the cap, +25% jitter); the
+ * peer closes every other one after NODE_STREAM_IDLE_MS. */
+#define NODE_STREAM_INBOUND_IDLE_MS (2 * PPDB_SWIM_DELTA_CAP_MS)
 
 void ppdb_node_config_default(struct ppdb_node_config *c)
 {
@@ -288,6 +294,7 @@ static int open_streams(struct ppdb_node *n)
     o.max_frame = PPDB_MAX(PPDB_FRAME_DEFAULT_MAX, n->cfg.max_stream_bytes + 1024u);
     o.request_timeout_ms = n->params.sync_timeout_ms;
     o.idle_ms = NODE_STREAM_IDLE_MS;
+    o.inbound_idle_ms = NODE_STREAM_INBOUND_IDLE_MS;
     o.null_cipher = n->cfg.dgram.null_cipher;
     int rc =
         ppdb_stream_ep_init(&e->ep, n->env, n->idn, n->kr, &n->reg, &o, stream_msg_cb, NULL, n);
@@ -324,6 +331,13 @@ static int swim_sync_cb(void *ctx, const struct ppdb_addr *to, const uint8_t *bo
 {
     return node_request(ctx, to, PPDB_MSG_SWIM_SYNC, PPDB_MSG_SWIM_SYNC_REPLY, body, len,
                         timeout_ms, cb, cb_data);
+}
+
+static void swim_keep_cb(void *ctx, const struct ppdb_addr *to)
+{
+    struct ppdb_node *n = ctx;
+    if (n->sep)
+        ppdb_stream_ep_keep(&n->sep->ep, to);
 }
 
 static void swim_changed_cb(void *ctx, uint32_t index, const struct ppdb_swim_member *m,
@@ -389,6 +403,7 @@ static int start_swim(struct ppdb_node *n)
     struct ppdb_swim_io io = {.send_msg = swim_send_cb,
                               .sync_request = swim_sync_cb,
                               .changed = swim_changed_cb,
+                              .keep = swim_keep_cb,
                               .ctx = n};
     const struct ppdb_addr *self = n->cfg.advertise.family ? &n->cfg.advertise : &n->bound;
     if ((rc = ppdb_swim_init(&n->swim, n->env, &n->params, &io, &n->idn->id, self, inc, meta,

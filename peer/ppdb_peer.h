@@ -123,8 +123,8 @@ struct ppdb_swim_stats {
     uint64_t syncs_delta;  /* delta push/pulls started (included in syncs_started) */
     uint64_t sync_records; /* member records received in sync requests and replies */
     uint64_t news_sent, news_received; /* swim.news told to children / that made us pull */
-    uint64_t susp_checks;   /* suspicions re-told to their suspect before the timer ran out */
-    uint64_t self_replies;  /* our alive record sent straight back to a node that doubted us */
+    uint64_t susp_checks;  /* suspicions re-told to their suspect before the timer ran out */
+    uint64_t self_replies; /* our alive record sent straight back to a node that doubted us */
 };
 
 /* --------------------------------------------------------------- node */

@@ -1205,6 +1205,18 @@ int ppdb_swim_on_sync(struct ppdb_swim *s, const struct ppdb_node_id *peer,
 
 /* ------------------------------------------------------------ partners */
 
+/* The sticky partner becomes k (-1: none); its stream is kept open
+ * between exchanges, which otherwise back off past the idle close and
+ * paid a handshake each. */
+static void set_sticky(struct ppdb_swim *s, int32_t k)
+{
+    if (k == s->sticky)
+        return;
+    s->sticky = k;
+    if (s->io.keep)
+        s->io.keep(s->io.ctx, k >= 0 ? &s->partners[k].addr : NULL);
+}
+
 /* The partner entry for addr, taken (the least recently used one that is
  * not sticky) when there is none. */
 static int32_t partner_get(struct ppdb_swim *s, const struct ppdb_addr *addr)
@@ -1288,7 +1300,7 @@ static void sync_done_cb(void *data, int status, const msgpack_object *reply)
         if (p && p->used && ppdb_addr_equal(&p->addr, &c->to) &&
             ++p->fails >= PPDB_SWIM_PARTNER_FAILS) {
             if (c->partner == s->sticky)
-                s->sticky = -1;
+                set_sticky(s, -1);
         }
         if (c->seed >= 0 && ppdb_swim_n(s) <= 1 && !s->leaving) /* the next seed, now */
             try_seed(s, ((uint32_t)c->seed + 1) % s->nseeds, true);
@@ -1520,7 +1532,7 @@ static int32_t sticky_partner(struct ppdb_swim *s)
         uint32_t i = ppdb_swim_table_find(&s->tab, &p->id);
         if (i != UINT32_MAX && probeable(&PPDB_SWIM_M(&s->tab, i)))
             return s->sticky;
-        s->sticky = -1;
+        set_sticky(s, -1);
     }
     uint32_t pick;
     if (!pick_parent(s, &pick))
@@ -1528,7 +1540,7 @@ static int32_t sticky_partner(struct ppdb_swim *s)
     struct ppdb_addr addr = PPDB_SWIM_M(&s->tab, pick).addr;
     int32_t k = partner_get(s, &addr);
     s->partners[k].id = PPDB_SWIM_M(&s->tab, pick).id;
-    s->sticky = k;
+    set_sticky(s, k);
     return k;
 }
 

@@ -342,6 +342,9 @@ struct ppdb_swim_io {
     /* A member changed (old_state -1: new member). */
     void (*changed)(void *ctx, uint32_t index, const struct ppdb_swim_member *m,
                     const uint8_t *meta, int old_state);
+    /* Optional: keep the stream to `to` (the delta-sync parent; NULL: none)
+     * open between exchanges. */
+    void (*keep)(void *ctx, const struct ppdb_addr *to);
     void *ctx;
 };
 

@@ -129,9 +129,9 @@ int ppdb_stream_hs_init(struct ppdb_stream_hs *hs, bool initiator, uint8_t role,
     hs->kr = kr;
     hs->role = role;
     hs->ciphers = ciphers;
-    int rc = ppdb_noise_hs_init(&hs->noise, PPDB_NOISE_XXPSK3, PPDB_NOISE_CHACHAPOLY, initiator,
-                                prologue, strlen(PPDB_STREAM_PROLOGUE), idn->dh_sk, idn->dh_pk,
-                                e_sk);
+    int rc =
+        ppdb_noise_hs_init(&hs->noise, PPDB_NOISE_XXPSK3, PPDB_NOISE_CHACHAPOLY, initiator,
+                           prologue, strlen(PPDB_STREAM_PROLOGUE), idn->dh_sk, idn->dh_pk, e_sk);
     if (rc < 0 || !initiator)
         return rc;
     uint8_t psk[32] = {0};

@@ -286,6 +286,7 @@ struct ppdb_stream_options {
     uint32_t max_inbound;          /* unanswered incoming requests before reads pause (256) */
     uint32_t max_conns;            /* connections of the endpoint (1024) */
     uint32_t idle_ms;              /* close a connection idle this long (60000) */
+    uint32_t inbound_idle_ms;      /* ... one a peer opened (0: idle_ms); see ppdb_stream_ep_keep */
     size_t high_water;             /* queued + pending bytes that refuse sends (8 MiB) */
     size_t low_water;              /* ... and that resume them (2 MiB) */
     uint32_t ciphers;              /* offered; 0: ppdb_stream_ciphers_local() */
@@ -357,11 +358,13 @@ struct ppdb_stream_ep {
     struct ppdb_listener *listener;
     struct ppdb_stream_conn **conns; /* live, in creation order; opt.max_conns slots */
     uint32_t nconns;
-    uint32_t live; /* conns whose memory is not freed yet (closing ones too) */
+    uint32_t live;                  /* conns whose memory is not freed yet (closing ones too) */
     struct ppdb_stream_conn *owned; /* those `live` conns, a list (stream.c) */
     uint64_t next_conn_id;
     uint64_t next_request_id;
     bool closing;
+    bool has_keep;
+    struct ppdb_addr keep; /* ppdb_stream_ep_keep */
     struct ppdb_stream_stats stats;
 };
 
@@ -377,6 +380,12 @@ int ppdb_stream_ep_listen(struct ppdb_stream_ep *ep, const struct ppdb_addr *bin
  * ppdb_stream_ep_idle(ep), then ppdb_stream_ep_deinit. */
 void ppdb_stream_ep_close(struct ppdb_stream_ep *ep);
 bool ppdb_stream_ep_idle(const struct ppdb_stream_ep *ep);
+/* The connection this endpoint opens to addr (NULL: none) is not closed
+ * when idle: after idle_ms quiet it only gives its buffers back. One
+ * address at a time (a node's delta-sync parent: without it, nearly every
+ * backed-off exchange paid a handshake). The peer keeps it as long as its
+ * inbound_idle_ms allows. */
+void ppdb_stream_ep_keep(struct ppdb_stream_ep *ep, const struct ppdb_addr *addr);
 void ppdb_stream_ep_deinit(struct ppdb_stream_ep *ep);
 /* Frees the memory of every connection (live and closing) and the
  * endpoint's own, without calling into the env and without running any

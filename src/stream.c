@@ -212,20 +212,58 @@ static void hs_timeout_cb(struct ppdb_timer *t)
         hs_failed(c, PPDB_ETIMEDOUT);
 }
 
+static bool conn_kept(const struct ppdb_stream_conn *c)
+{
+    return !c->inbound && c->ep->has_keep && ppdb_addr_equal(&c->addr, &c->ep->keep);
+}
+
+/* How long c may stay quiet before it is closed (UINT64_MAX: kept). */
+static uint64_t idle_limit(const struct ppdb_stream_conn *c)
+{
+    const struct ppdb_stream_options *o = &c->ep->opt;
+    if (conn_kept(c))
+        return UINT64_MAX;
+    return c->inbound && o->inbound_idle_ms ? o->inbound_idle_ms : o->idle_ms;
+}
+
+/* A quiet connection left open holds no buffers (they are sized again by
+ * the next message: a 10,000-member state pulled once is not kept). */
+static void conn_trim(struct ppdb_stream_conn *c)
+{
+    ppdb_buf_deinit(&c->rbuf);
+    ppdb_buf_init(&c->rbuf);
+    ppdb_buf_deinit(&c->batch);
+    ppdb_buf_init(&c->batch);
+    drop_spares(c);
+}
+
 static void idle_cb(struct ppdb_timer *t)
 {
     struct ppdb_stream_conn *c = t->data;
     struct ppdb_stream_ep *ep = c->ep;
     uint64_t now = ppdb_env_mono_ms(ep->env);
-    uint64_t quiet = now - c->last_active_ms;
+    uint64_t quiet = now - c->last_active_ms, limit = idle_limit(c);
     bool busy = c->inflight || c->inbound_unanswered || conn_out_bytes(c) || c->rbuf.len;
-    if (!busy && quiet >= ep->opt.idle_ms) {
+    if (!busy && quiet >= limit) {
         ep->stats.idle_closed++;
         conn_close(c, PPDB_ECONNRESET);
         return;
     }
+    if (!busy && quiet >= ep->opt.idle_ms)
+        conn_trim(c);
+    /* next look: when it turns idle, then at its limit (a kept one, and
+     * one whose limit is long, every idle_ms: keep may change) */
     uint64_t left = quiet < ep->opt.idle_ms ? ep->opt.idle_ms - quiet : ep->opt.idle_ms;
+    if (quiet >= ep->opt.idle_ms && quiet < limit && limit - quiet < left)
+        left = limit - quiet; /* > 0 */
     (void)ppdb_env_timer_arm(ep->env, &c->idle_timer, left);
+}
+
+void ppdb_stream_ep_keep(struct ppdb_stream_ep *ep, const struct ppdb_addr *addr)
+{
+    ep->has_keep = addr != NULL;
+    if (addr)
+        ep->keep = *addr;
 }
 
 /* ------------------------------------------------------------ writes */

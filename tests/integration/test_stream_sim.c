@@ -6,7 +6,8 @@
  * and the same outcome (ephemeral keys and identities come from the env).
  * The crashed node's env never calls back, so its endpoint, requests held
  * included, is reclaimed with ppdb_stream_ep_drop; every allocation is
- * checked to be released at the end.
+ * checked to be released at the end. A kept stream (ppdb_stream_ep_keep)
+ * outlives its idle time and is reused without a new handshake.
  */
 #include "check.h"
 #include "ppdb_sim.h"
@@ -56,6 +57,24 @@ static void reply_cb(void *data, int status, const struct ppdb_envelope *reply)
         o->other++;
 }
 
+/* A node of the world with its endpoint listening on PORT (o: NULL for
+ * the defaults). */
+static void snode_init(struct ppdb_sim *sim, struct snode *n, const uint8_t key[32],
+                       const struct ppdb_stream_options *o)
+{
+    uint32_t idx, id;
+    memset(n, 0, sizeof(*n));
+    CHECK_OK(ppdb_sim_add_node(sim, NULL, &n->env, &idx));
+    CHECK_OK(ppdb_identity_generate(&n->idn, n->env));
+    ppdb_keyring_init(&n->kr);
+    CHECK_OK(ppdb_keyring_install(&n->kr, key, &id));
+    CHECK_OK(ppdb_keyring_use(&n->kr, id));
+    ppdb_wire_registry_init(&n->reg);
+    CHECK_OK(ppdb_stream_ep_init(&n->ep, n->env, &n->idn, &n->kr, &n->reg, o, on_msg, NULL, n));
+    ppdb_sim_node_addr(sim, idx, PORT, &n->addr);
+    CHECK_OK(ppdb_stream_ep_listen(&n->ep, &n->addr, NULL));
+}
+
 static struct outcome scenario(uint64_t seed)
 {
     struct ppdb_sim_options so;
@@ -69,20 +88,8 @@ static struct outcome scenario(uint64_t seed)
     ppdb_sim_options_default(&so);
     so.seed = seed;
     CHECK_OK(ppdb_sim_new(&so, &sim));
-    for (uint32_t i = 0; i < NODES; i++) {
-        uint32_t idx, id;
-        memset(&n[i], 0, sizeof(n[i]));
-        CHECK_OK(ppdb_sim_add_node(sim, NULL, &n[i].env, &idx));
-        CHECK_OK(ppdb_identity_generate(&n[i].idn, n[i].env));
-        ppdb_keyring_init(&n[i].kr);
-        CHECK_OK(ppdb_keyring_install(&n[i].kr, key, &id));
-        CHECK_OK(ppdb_keyring_use(&n[i].kr, id));
-        ppdb_wire_registry_init(&n[i].reg);
-        CHECK_OK(ppdb_stream_ep_init(&n[i].ep, n[i].env, &n[i].idn, &n[i].kr, &n[i].reg, NULL,
-                                     on_msg, NULL, &n[i]));
-        ppdb_sim_node_addr(sim, idx, PORT, &n[i].addr);
-        CHECK_OK(ppdb_stream_ep_listen(&n[i].ep, &n[i].addr, NULL));
-    }
+    for (uint32_t i = 0; i < NODES; i++)
+        snode_init(sim, &n[i], key, NULL);
     uint8_t body[] = {0x80}; /* {} */
     for (int k = 0; k < 100; k++)
         for (uint32_t i = 0; i < NODES; i++)
@@ -127,6 +134,67 @@ static struct outcome scenario(uint64_t seed)
     return out;
 }
 
+/* A kept stream stays open while idle (the peer's longer inbound idle
+ * holds its end too) and is reused without a handshake; unkept, it closes
+ * after idle_ms like any other. */
+static void test_keep(uint64_t seed)
+{
+    struct ppdb_sim_options so;
+    struct ppdb_sim *sim;
+    static struct snode n[2];
+    struct outcome out = {0};
+    struct ppdb_alloc_stats base;
+    ppdb_alloc_stats(&base);
+    uint8_t key[32], body[] = {0x80};
+    memset(key, 0x42, sizeof(key));
+    ppdb_sim_options_default(&so);
+    so.seed = seed;
+    CHECK_OK(ppdb_sim_new(&so, &sim));
+    struct ppdb_stream_options o;
+    ppdb_stream_options_default(&o);
+    o.idle_ms = 1000;
+    o.inbound_idle_ms = 20000;
+    for (uint32_t i = 0; i < 2; i++)
+        snode_init(sim, &n[i], key, &o);
+    ppdb_stream_ep_keep(&n[0].ep, &n[1].addr);
+    CHECK_OK(
+        ppdb_stream_request(&n[0].ep, &n[1].addr, PPDB_MSG_PING, body, 1, 0, reply_cb, &out, NULL));
+    CHECK_OK(ppdb_sim_run_for(sim, 10000)); /* ten idle periods */
+    CHECK_EQ(out.ok, 1);
+    CHECK_EQ(n[0].ep.nconns, 1);
+    CHECK_EQ(n[1].ep.nconns, 1);
+    CHECK_EQ_U64(n[0].ep.stats.idle_closed + n[1].ep.stats.idle_closed, 0);
+    uint64_t hs = n[0].ep.stats.handshakes;
+    CHECK_OK(
+        ppdb_stream_request(&n[0].ep, &n[1].addr, PPDB_MSG_PING, body, 1, 0, reply_cb, &out, NULL));
+    CHECK_OK(ppdb_sim_run_for(sim, 500));
+    CHECK_EQ(out.ok, 2);
+    CHECK_EQ_U64(n[0].ep.stats.handshakes, hs); /* the same connection */
+    /* no longer kept: the initiator closes it after idle_ms */
+    ppdb_stream_ep_keep(&n[0].ep, NULL);
+    CHECK_OK(ppdb_sim_run_for(sim, 3000));
+    CHECK_EQ_U64(n[0].ep.stats.idle_closed, 1);
+    CHECK_EQ(n[0].ep.nconns, 0);
+    CHECK_EQ(n[1].ep.nconns, 0);
+    /* the other way round nothing is kept: node 1's connection closes too */
+    CHECK_OK(
+        ppdb_stream_request(&n[1].ep, &n[0].addr, PPDB_MSG_PING, body, 1, 0, reply_cb, &out, NULL));
+    CHECK_OK(ppdb_sim_run_for(sim, 3000));
+    CHECK_EQ(out.ok, 3);
+    CHECK_EQ_U64(n[1].ep.stats.idle_closed, 1);
+    CHECK_EQ(n[0].ep.nconns + n[1].ep.nconns, 0);
+    for (uint32_t i = 0; i < 2; i++) {
+        ppdb_stream_ep_close(&n[i].ep);
+        CHECK_OK(ppdb_sim_run_for(sim, 100));
+        CHECK(ppdb_stream_ep_idle(&n[i].ep));
+        ppdb_stream_ep_deinit(&n[i].ep);
+        ppdb_keyring_deinit(&n[i].kr);
+        ppdb_identity_wipe(&n[i].idn);
+    }
+    ppdb_sim_free(sim);
+    check_no_leaks(&base);
+}
+
 int main(int argc, char **argv)
 {
     CHECK_OK(ppdb_wire_init());
@@ -137,6 +205,7 @@ int main(int argc, char **argv)
     CHECK_EQ_U64(a.trace, b.trace);
     CHECK_EQ(a.ok, b.ok);
     CHECK_EQ(a.handshakes, b.handshakes);
+    test_keep(seed);
     printf("test_stream_sim: ok\n");
     return 0;
 }

@@ -112,8 +112,10 @@ static void test_vector(const struct vec *v)
     unhex_buf("bbdb4cdbd309f1a1f2e1456967fe288cadd6f712d65dc7b7793d5e63da6b375b", re);
     chain_hash(v, prologue, plen, hh);
     struct ppdb_noise_hs hs[2];
-    CHECK_OK(ppdb_noise_hs_init(&hs[0], PPDB_NOISE_NN, v->cipher, true, prologue, plen, NULL, NULL, ie));
-    CHECK_OK(ppdb_noise_hs_init(&hs[1], PPDB_NOISE_NN, v->cipher, false, prologue, plen, NULL, NULL, re));
+    CHECK_OK(
+        ppdb_noise_hs_init(&hs[0], PPDB_NOISE_NN, v->cipher, true, prologue, plen, NULL, NULL, ie));
+    CHECK_OK(ppdb_noise_hs_init(&hs[1], PPDB_NOISE_NN, v->cipher, false, prologue, plen, NULL, NULL,
+                                re));
     for (int m = 0; m < 2; m++) {
         uint8_t want[256];
         n = unhex_buf(payloads[m], pt);

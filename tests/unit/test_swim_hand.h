@@ -88,7 +88,7 @@ struct peer {
 /* Keeps the last HAND_OUTBOX datagrams a peer sent (older ones are
  * dropped), for a test to look at or deliver. */
 static inline int io_send(void *ctx, const struct ppdb_addr *to, uint32_t type, uint64_t rid,
-                   const uint8_t *body, size_t len)
+                          const uint8_t *body, size_t len)
 {
     struct peer *p = ctx;
     struct dgram *d = &p->out[p->nsent++ % HAND_OUTBOX];
@@ -102,7 +102,7 @@ static inline int io_send(void *ctx, const struct ppdb_addr *to, uint32_t type, 
 }
 
 static inline int io_sync(void *ctx, const struct ppdb_addr *to, const uint8_t *body, size_t len,
-                   uint32_t timeout_ms, ppdb_swim_sync_done_cb cb, void *cb_data)
+                          uint32_t timeout_ms, ppdb_swim_sync_done_cb cb, void *cb_data)
 {
     struct peer *p = ctx;
     (void)timeout_ms;
@@ -174,7 +174,7 @@ static inline void body_info(const msgpack_object *o, struct reply_info *ri)
 /* Delivers from's outstanding request to `to` and its reply back; the
  * request's and the reply's figures into rq and rp. */
 static inline void exchange(struct peer *from, struct peer *to, struct reply_info *rq,
-                     struct reply_info *rp)
+                            struct reply_info *rp)
 {
     CHECK(from->req.used);
     struct pending q = from->req;

@@ -109,7 +109,7 @@ static void test_check_after_refutation(uint64_t seed)
     CHECK_EQ_U64(x->timer.due_ms, x->start_ms + t - t / 4); /* the second check */
 
     deliver_last(&a, &b, PPDB_MSG_SWIM_GOSSIP);
-    CHECK_EQ_U64(b.swim.stats.refutes, 1); /* stale: no second refutation ... */
+    CHECK_EQ_U64(b.swim.stats.refutes, 1);      /* stale: no second refutation ... */
     CHECK_EQ_U64(b.swim.stats.self_replies, 1); /* ... but an answer */
     deliver_last(&b, &a, PPDB_MSG_SWIM_GOSSIP);
     CHECK_EQ(member(&a, &b)->state, PPDB_MEMBER_ALIVE);
