@@ -224,6 +224,18 @@ static size_t put_addr_bin(uint8_t *p, uint8_t key, const struct ppdb_addr *a)
     return n;
 }
 
+/* Hands one encoded body to the transport, counted. */
+static int send_body(struct ppdb_swim *s, const struct ppdb_addr *to, uint32_t type,
+                     uint64_t req_id, const uint8_t *body, size_t n)
+{
+    int rc = s->io.send_msg(s->io.ctx, to, type, req_id, body, n);
+    if (rc)
+        s->stats.send_errors++;
+    s->stats.msgs_out++;
+    s->stats.bytes_out += n;
+    return rc;
+}
+
 /* Builds and sends one message with piggybacked updates: a map of the
  * target (ping, ping-req), its address (ping-req) and the updates. */
 static int send_msg(struct ppdb_swim *s, const struct ppdb_addr *to, uint32_t type, uint64_t req_id,
@@ -249,31 +261,18 @@ static int send_msg(struct ppdb_swim *s, const struct ppdb_addr *to, uint32_t ty
     }
     body[0] = (uint8_t)(0x80 | ((target ? 1 : 0) + (target_addr ? 1 : 0) + (ulen ? 1 : 0)));
     PPDB_ASSERT(n <= PPDB_SWIM_BODY_MAX);
-    int rc = s->io.send_msg(s->io.ctx, to, type, req_id, body, n);
-    if (rc)
-        s->stats.send_errors++;
-    s->stats.msgs_out++;
-    s->stats.bytes_out += n;
-    return rc;
+    return send_body(s, to, type, req_id, body, n);
 }
 
 /* Sends one gossip datagram whose only update is r (not queued). */
-static int send_recs(struct ppdb_swim *s, const struct ppdb_addr *to, const struct ppdb_swim_rec *r)
+static int send_rec(struct ppdb_swim *s, const struct ppdb_addr *to, const struct ppdb_swim_rec *r)
 {
-    uint8_t body[1 + 4 + PPDB_REC_MAX];
-    size_t n = 1, hn;
-    uint8_t rec[PPDB_REC_MAX];
+    uint8_t body[1 + 4 + PPDB_REC_MAX], rec[PPDB_REC_MAX];
     size_t len = ppdb_swim_rec_put(rec, r);
-    hn = put_bin_head(body + n, PPDB_SWIM_K_UPDATES, len);
-    memcpy(body + n + hn, rec, len);
-    n += hn + len;
-    body[0] = 0x81;
-    int rc = s->io.send_msg(s->io.ctx, to, PPDB_MSG_SWIM_GOSSIP, 0, body, n);
-    if (rc)
-        s->stats.send_errors++;
-    s->stats.msgs_out++;
-    s->stats.bytes_out += n;
-    return rc;
+    size_t n = 1 + put_bin_head(body + 1, PPDB_SWIM_K_UPDATES, len);
+    memcpy(body + n, rec, len);
+    body[0] = 0x81; /* a map of the updates alone */
+    return send_body(s, to, PPDB_MSG_SWIM_GOSSIP, 0, body, n + len);
 }
 
 /* A node doubted us (a suspicion or death we refuted, now or before):
@@ -283,7 +282,7 @@ static void reply_self(struct ppdb_swim *s, const struct ppdb_addr *to)
     struct ppdb_swim_rec r;
     member_rec(s, self_index(s), &r);
     s->stats.self_replies++;
-    (void)send_recs(s, to, &r);
+    (void)send_rec(s, to, &r);
 }
 
 /* ------------------------------------------------------------ suspicion */
@@ -548,7 +547,7 @@ static void susp_check(struct ppdb_swim *s, uint32_t i, const struct ppdb_swim_s
     struct ppdb_swim_rec r;
     suspect_rec(s, i, &x->accusers[0], &r);
     s->stats.susp_checks++;
-    (void)send_recs(s, &PPDB_SWIM_M(&s->tab, i).addr, &r);
+    (void)send_rec(s, &PPDB_SWIM_M(&s->tab, i).addr, &r);
 }
 
 static void susp_fire_cb(struct ppdb_timer *t)
